@@ -1,0 +1,198 @@
+"""EnergyRouter: the decision-making module of E-LANG."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from elang_sk._head import fit_linear_head
+from elang_sk._scores import SCORES, BaseScore, get_score
+
+
+class EnergyRouter(BaseEstimator):
+    """Score how well each input fits the Swift model; higher means "keep it".
+
+    The router turns what the Swift exposes into one routing score per input.
+    It works in one of two modes:
+
+    * **logits** (``head=False``): ``X`` are the Swift's own logits and the
+      score is computed from them directly (eq. 4 and 7 of the E-LANG paper,
+      for encoder classifiers such as BERT).
+    * **energy head** (``head=True``): ``X`` are frozen Swift features (for
+      T5-like models the last hidden state of the encoder; for a scikit-learn
+      :class:`~sklearn.pipeline.Pipeline` the output of every step but the
+      last) and ``fit`` trains a linear ``C``-class head on them with the
+      labels ``y``; the score is computed from the head's logits (eq. 8).
+      The Swift itself is never retrained.
+
+    Inside a :class:`JointClassifier` the mode is chosen from what the Swift
+    exposes (see :class:`JointClassifier`); used alone, ``head="auto"`` trains
+    a head exactly when ``y`` is passed to :meth:`fit`.
+
+    Parameters
+    ----------
+    score : {"energy", "softmax", "entropy", "random"} or BaseScore, \
+            default="energy"
+        The routing score. A string is a shortcut for the score object with
+        default parameters, e.g. ``EnergyScore(temperature=1.0)``.
+    head : bool or "auto", default="auto"
+        Whether to train an energy head on features (True) or read ``X`` as
+        logits (False); ``"auto"`` trains a head when ``y`` is given.
+    alpha : float, default=1e-4
+        L2 penalty of the energy head's weights.
+    max_iter : int, default=500
+        Maximum L-BFGS iterations of the energy head.
+
+    Attributes
+    ----------
+    score_ : BaseScore
+        The fitted copy of the score component.
+    head_ : bool
+        Whether an energy head was trained.
+    classes_ : ndarray of shape (n_classes,)
+        Labels of the head's logits (only when ``head_`` is True).
+    coef_ : ndarray of shape (n_features, n_classes)
+        Weights of the energy head (only when ``head_`` is True).
+    intercept_ : ndarray of shape (n_classes,)
+        Intercepts of the energy head (only when ``head_`` is True).
+    n_features_in_ : int
+        Number of logits or features seen during :meth:`fit`.
+
+    See Also
+    --------
+    JointClassifier : Uses a router to split inputs between Swift and Super.
+    ThresholdSelector : Chooses the threshold on the router's scores.
+
+    Examples
+    --------
+    Route on the Swift's own logits:
+
+    >>> import numpy as np
+    >>> from elang_sk import EnergyRouter
+    >>> logits = np.array([[4.0, -1.0], [0.2, 0.1], [-3.0, 5.0]])
+    >>> EnergyRouter(score="energy").fit(logits).score_samples(logits).round(2)
+    array([4.01, 0.85, 5.  ])
+
+    Or train an energy head on frozen features:
+
+    >>> from sklearn.datasets import make_classification
+    >>> X, y = make_classification(n_samples=200, random_state=0)
+    >>> router = EnergyRouter(head=True).fit(X, y)
+    >>> router.score_samples(X).shape
+    (200,)
+    """
+
+    _parameter_constraints = {
+        "score": [StrOptions(set(SCORES)), BaseScore],
+        "head": ["boolean", StrOptions({"auto"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(self, score="energy", head="auto", alpha=1e-4, max_iter=500):
+        self.score = score
+        self.head = head
+        self.alpha = alpha
+        self.max_iter = max_iter
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the energy head (if any) and freeze the score component.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or \
+                (n_samples, n_positions, n_classes)
+            Swift features (head mode) or logits.
+        y : array-like of shape (n_samples,), default=None
+            Labels; required to train an energy head.
+
+        Returns
+        -------
+        self : EnergyRouter
+            The fitted router.
+        """
+        self.score_ = clone(get_score(self.score))
+        head = y is not None if self.head == "auto" else bool(self.head)
+        if head and y is None:
+            raise ValueError(
+                "EnergyRouter(head=True) trains an energy head and needs the "
+                "labels y: call fit(X, y), or use head=False to score X as logits."
+            )
+        self.head_ = head and self.score_.uses_logits
+        if self.head_:
+            X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64)
+            check_classification_targets(y)
+            self.classes_, y_index = np.unique(y, return_inverse=True)
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    "The energy head needs at least two classes in y; got only "
+                    f"{self.classes_.tolist()}."
+                )
+            self.coef_, self.intercept_, self.n_iter_ = fit_linear_head(
+                X,
+                y_index,
+                len(self.classes_),
+                alpha=self.alpha,
+                max_iter=self.max_iter,
+            )
+        else:
+            validate_data(self, X, allow_nd=True, dtype=None)
+        return self
+
+    def predict_logits(self, X):
+        """Return the logits the score is computed from.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or \
+                (n_samples, n_positions, n_classes)
+            Swift features (head mode) or logits.
+
+        Returns
+        -------
+        logits : ndarray of shape (n_samples, n_classes) or \
+                (n_samples, n_positions, n_classes)
+            The head's logits, or ``X`` itself in logits mode.
+        """
+        check_is_fitted(self)
+        if self.head_:
+            X = validate_data(
+                self, X, accept_sparse="csr", dtype=np.float64, reset=False
+            )
+            return np.asarray(X @ self.coef_) + self.intercept_
+        return validate_data(self, X, allow_nd=True, dtype=None, reset=False)
+
+    def score_samples(self, X, mask=None):
+        """Routing score of each input; the Swift keeps inputs with ``score >= t``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) or \
+                (n_samples, n_positions, n_classes)
+            Swift features (head mode) or logits.
+        mask : array-like of shape (n_samples, n_positions), default=None
+            Real positions of 3-D per-position logits.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            Higher means the input fits the Swift better.
+        """
+        check_is_fitted(self)
+        if not self.score_.uses_logits:
+            return self.score_(np.empty((len(_as_rows(X)), 1)))
+        return self.score_(self.predict_logits(X), mask)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.required = self.head is True
+        return tags
+
+
+def _as_rows(X):
+    return X if hasattr(X, "shape") else np.asarray(X)
