@@ -322,14 +322,14 @@ class JointClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         if not np.array_equal(swift.classes_, super_.classes_):
             raise ValueError(
                 "The Swift and Super predict different classes: "
-                f"{list(swift.classes_)} and {list(super_.classes_)}. Train both "
+                f"{swift.classes_.tolist()} and {super_.classes_.tolist()}. Train both "
                 "on the same label set (the same labels in the same order)."
             )
         unseen = np.setdiff1d(np.unique(y), swift.classes_)
         if unseen.size:
             raise ValueError(
                 f"y contains labels {unseen.tolist()} that neither sub-model can "
-                f"predict (their classes_ are {list(swift.classes_)}). Drop these "
+                f"predict (their classes_ are {swift.classes_.tolist()}). Drop these "
                 "samples, or retrain the models with these labels."
             )
         return swift.classes_
@@ -429,7 +429,7 @@ class JointClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
                 self,
                 X,
                 reset=reset,
-                accept_sparse=True,
+                accept_sparse=["csr", "csc"],
                 dtype=None,
                 ensure_all_finite=not allow_nan,
             )

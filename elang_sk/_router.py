@@ -74,7 +74,7 @@ class EnergyRouter(BaseEstimator):
     >>> from elang_sk import EnergyRouter
     >>> logits = np.array([[4.0, -1.0], [0.2, 0.1], [-3.0, 5.0]])
     >>> EnergyRouter(score="energy").fit(logits).score_samples(logits).round(2)
-    array([4.01, 0.85, 5.  ])
+    array([4.01, 0.84, 5.  ])
 
     Or train an energy head on frozen features:
 
@@ -119,8 +119,9 @@ class EnergyRouter(BaseEstimator):
         head = y is not None if self.head == "auto" else bool(self.head)
         if head and y is None:
             raise ValueError(
-                "EnergyRouter(head=True) trains an energy head and needs the "
-                "labels y: call fit(X, y), or use head=False to score X as logits."
+                "EnergyRouter(head=True) requires y to be passed, but the target y "
+                "is None: the energy head is trained on labels. Call fit(X, y), or "
+                "use head=False to score X as logits."
             )
         self.head_ = head and self.score_.uses_logits
         if self.head_:
@@ -129,7 +130,7 @@ class EnergyRouter(BaseEstimator):
             self.classes_, y_index = np.unique(y, return_inverse=True)
             if len(self.classes_) < 2:
                 raise ValueError(
-                    "The energy head needs at least two classes in y; got only "
+                    "The energy head needs at least two classes in y; got 1 class: "
                     f"{self.classes_.tolist()}."
                 )
             self.coef_, self.intercept_, self.n_iter_ = fit_linear_head(
@@ -140,8 +141,15 @@ class EnergyRouter(BaseEstimator):
                 max_iter=self.max_iter,
             )
         else:
-            validate_data(self, X, allow_nd=True, dtype=None)
+            self._validate_logits(X, reset=True)
         return self
+
+    def _validate_logits(self, X, reset):
+        X = validate_data(
+            self, X, accept_sparse="csr", allow_nd=True, dtype="numeric", reset=reset
+        )
+        # Logits are small and dense by nature; sparse input is densified.
+        return X.toarray() if hasattr(X, "toarray") else X
 
     def predict_logits(self, X):
         """Return the logits the score is computed from.
@@ -164,7 +172,7 @@ class EnergyRouter(BaseEstimator):
                 self, X, accept_sparse="csr", dtype=np.float64, reset=False
             )
             return np.asarray(X @ self.coef_) + self.intercept_
-        return validate_data(self, X, allow_nd=True, dtype=None, reset=False)
+        return self._validate_logits(X, reset=False)
 
     def score_samples(self, X, mask=None):
         """Routing score of each input; the Swift keeps inputs with ``score >= t``.

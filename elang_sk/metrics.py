@@ -119,8 +119,8 @@ def tradeoff_curve(
     [inf, 3.0, 2.0, 1.0]
     >>> curve.accuracy.round(2).tolist()
     [1.0, 1.0, 1.0, 0.67]
-    >>> curve.cost.tolist()
-    [11.0, 8.0, 5.0, 1.0]
+    >>> curve.cost.round(2).tolist()
+    [11.0, 7.67, 4.33, 1.0]
     """
     scores = column_or_1d(scores).astype(np.float64)
     n = scores.shape[0]
