@@ -143,9 +143,7 @@ class _ShardIndex:
 
     def refresh(self):
         try:
-            names = sorted(
-                n for n in os.listdir(self.directory) if n.endswith(".npz")
-            )
+            names = sorted(n for n in os.listdir(self.directory) if n.endswith(".npz"))
         except FileNotFoundError:
             names = []
         for name in names:

@@ -1,0 +1,172 @@
+"""Private torch helpers: devices, dtypes, weight digests and batched inference.
+
+Nothing here is public; :mod:`elang_sk._transformers` is the only user. torch is
+imported at module level, so this module must only be imported lazily.
+"""
+
+import hashlib
+import sys
+import weakref
+
+import numpy as np
+import torch
+
+_DTYPES = {
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+
+# id(tensor) -> (weakref to the tensor, tensor._version, digest). A weak reference
+# guards against a freed tensor whose id is reused; the version counter, bumped by
+# every in-place operation, says when the bytes changed.
+_DIGESTS = {}
+
+
+def resolve_device(device):
+    """``"auto"`` -> CUDA when available, else CPU; anything else -> torch.device."""
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_dtype(dtype, device, model_dtype):
+    """Turn the ``dtype`` parameter into a torch dtype valid on ``device``."""
+    if isinstance(dtype, str) and dtype == "auto":
+        # Keep what the model holds, except that half precision on a CPU is slow
+        # and numerically fragile: use float32 there.
+        if device.type == "cpu" and model_dtype in (torch.float16, torch.bfloat16):
+            return torch.float32
+        return model_dtype
+    resolved = _DTYPES[dtype] if isinstance(dtype, str) else dtype
+    if resolved in (torch.float16, torch.bfloat16) and device.type == "cpu":
+        raise ValueError(
+            f"dtype={dtype!r} (half precision) needs a CUDA device, but the model "
+            f"runs on {device}. Use dtype='float32' or dtype='auto' on a CPU."
+        )
+    return resolved
+
+
+def tensor_digest(tensor):
+    """Digest of a tensor's dtype, shape and bytes, memoised on its version."""
+    key = id(tensor)
+    entry = _DIGESTS.get(key)
+    if entry is not None and entry[0]() is tensor and entry[1] == tensor._version:
+        return entry[2]
+    version = tensor._version
+    data = tensor.detach()
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{data.dtype}{tuple(data.shape)}".encode())
+    if data.numel():
+        raw = data.contiguous().reshape(-1).view(torch.uint8).cpu().numpy()
+        h.update(memoryview(raw))
+    digest = h.digest()
+
+    def forget(ref, key=key):
+        if _DIGESTS.get(key, (None,))[0] is ref:
+            del _DIGESTS[key]
+
+    _DIGESTS[key] = (weakref.ref(tensor, forget), version, digest)
+    return digest
+
+
+def module_digest(module):
+    """Digest of every parameter and persistent buffer of a module."""
+    h = hashlib.blake2b(digest_size=16)
+    for name, tensor in module.state_dict(keep_vars=True).items():
+        h.update(name.encode())
+        h.update(tensor_digest(tensor))
+    return h.hexdigest()
+
+
+def pad_batch(encodings, rows, pad_token_id, padding_side, device):
+    """Pad the tokenized ``rows`` of ``encodings`` to their longest and stack."""
+    length = max(len(encodings["input_ids"][i]) for i in rows)
+    batch = {}
+    for name, values in encodings.items():
+        fill = pad_token_id if name == "input_ids" else 0
+        out = np.full((len(rows), length), fill, dtype=np.int64)
+        for j, i in enumerate(rows):
+            seq = values[i]
+            if padding_side == "left":
+                out[j, length - len(seq) :] = seq
+            else:
+                out[j, : len(seq)] = seq
+        batch[name] = torch.from_numpy(out).to(device)
+    if "attention_mask" not in batch:
+        mask = np.zeros((len(rows), length), dtype=np.int64)
+        for j, i in enumerate(rows):
+            n = len(encodings["input_ids"][i])
+            if padding_side == "left":
+                mask[j, length - n :] = 1
+            else:
+                mask[j, :n] = 1
+        batch["attention_mask"] = torch.from_numpy(mask).to(device)
+    return batch
+
+
+def _progress_bar(total, progress):
+    if progress is True or (progress == "auto" and total > 10 and _isatty()):
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return None
+        return tqdm(total=total, unit="batch", leave=False)
+    return None
+
+
+def _isatty():
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def run_batches(lengths, batch_size, forward, *, progress="auto"):
+    """Run ``forward(rows)`` over length-sorted batches; rows back in input order.
+
+    Parameters
+    ----------
+    lengths : sequence of int
+        Tokenized length of every input.
+    batch_size : int
+        Inputs per batch at the start; halved on CUDA out-of-memory errors.
+    forward : callable
+        ``forward(rows)`` returns an ndarray with one row per index in ``rows``.
+    progress : bool or "auto"
+        Whether to show a tqdm bar.
+
+    Returns
+    -------
+    out : ndarray of shape (len(lengths), ...)
+    """
+    # Longest first: an out-of-memory error, if any, comes on the first batch.
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    bar = _progress_bar(-(-len(order) // batch_size), progress)
+    out = None
+    start = 0
+    try:
+        while start < len(order):
+            rows = order[start : start + batch_size]
+            try:
+                values = forward(rows)
+            except torch.OutOfMemoryError:
+                if batch_size == 1:
+                    raise
+                batch_size = max(1, batch_size // 2)
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                if bar is not None:
+                    bar.total = bar.n + -(-(len(order) - start) // batch_size)
+                    bar.refresh()
+                continue
+            if out is None:
+                out = np.empty((len(order), *values.shape[1:]), dtype=values.dtype)
+            out[rows] = values
+            start += len(rows)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return out

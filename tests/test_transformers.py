@@ -1,0 +1,590 @@
+"""Tests of TransformerClassifier on tiny models built from configs (no network)."""
+
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import softmax
+from sklearn.base import clone
+from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.utils import estimator_checks
+from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from tokenizers import Tokenizer, models, pre_tokenizers, processors
+from transformers import (
+    BertConfig,
+    BertForSequenceClassification,
+    BertModel,
+    PreTrainedTokenizerFast,
+    T5Config,
+    T5ForConditionalGeneration,
+)
+
+from elang_sk._cache import OutputCache
+from elang_sk._transformers import TransformerClassifier
+
+WORDS = (
+    "good bad film plot great awful very the a movie acting boring fun not "
+    "negative positive neutral okay"
+).split()
+
+X_TRAIN = [
+    "good film",
+    "great fun movie",
+    "very good acting",
+    "bad film",
+    "awful boring plot",
+    "very bad acting",
+    "okay film",
+    "the plot",
+    "a movie",
+]
+Y_TRAIN = ["pos", "pos", "pos", "neg", "neg", "neg", "neu", "neu", "neu"]
+
+
+def make_tokenizer(kind="bert"):
+    """A WordLevel tokenizer over WORDS, BERT-style or T5-style."""
+    if kind == "bert":
+        specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+        vocab = {w: i for i, w in enumerate(specials + WORDS)}
+        backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+        backend.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+        )
+        tokens = dict(pad_token="[PAD]", unk_token="[UNK]")
+        tokens.update(cls_token="[CLS]", sep_token="[SEP]")
+    else:
+        specials = ["<pad>", "</s>", "<unk>"]
+        vocab = {w: i for i, w in enumerate(specials + WORDS)}
+        backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+        backend.post_processor = processors.TemplateProcessing(
+            single="$A </s>", special_tokens=[("</s>", 1)]
+        )
+        tokens = dict(pad_token="<pad>", unk_token="<unk>", eos_token="</s>")
+        tokens.update(model_input_names=["input_ids", "attention_mask"])
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    return PreTrainedTokenizerFast(tokenizer_object=backend, **tokens)
+
+
+def bert_config(**kwargs):
+    """A two-layer BERT config with hidden size 32."""
+    return BertConfig(
+        vocab_size=len(WORDS) + 4,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=64,
+        **kwargs,
+    )
+
+
+def make_bert(seed=0):
+    """A randomly initialised tiny BertModel."""
+    torch.manual_seed(seed)
+    return BertModel(bert_config()).eval()
+
+
+def make_bert_classifier(seed=0, **kwargs):
+    """A randomly initialised tiny BertForSequenceClassification."""
+    torch.manual_seed(seed)
+    return BertForSequenceClassification(bert_config(**kwargs)).eval()
+
+
+def make_t5(seed=0):
+    """A randomly initialised tiny T5ForConditionalGeneration."""
+    torch.manual_seed(seed)
+    config = T5Config(
+        vocab_size=len(WORDS) + 3,
+        d_model=16,
+        d_kv=8,
+        d_ff=32,
+        num_layers=1,
+        num_decoder_layers=1,
+        num_heads=2,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
+    return T5ForConditionalGeneration(config).eval()
+
+
+LABEL_WORDS = {"neg": "negative", "neu": "neutral", "pos": "positive"}
+
+
+def encoder_clf(**kwargs):
+    """A TransformerClassifier on a tiny BertModel."""
+    return TransformerClassifier(make_bert(), make_tokenizer(), **kwargs)
+
+
+def count_calls(module):
+    """Count the forward calls of a module and the rows they saw."""
+    calls = []
+    module.register_forward_hook(
+        lambda mod, args, kwargs, out: calls.append(1), with_kwargs=True
+    )
+    return calls
+
+
+def test_encoder_fit_predict_shapes_and_order():
+    """The encoder task gives C logit columns in classes_ order and fits the data."""
+    clf = encoder_clf(head_alpha=1e-6).fit(X_TRAIN, Y_TRAIN)
+    assert clf.task_ == "encoder"
+    assert clf.classes_.tolist() == ["neg", "neu", "pos"]
+    logits = clf.predict_logits(X_TRAIN)
+    proba = clf.predict_proba(X_TRAIN)
+    assert logits.shape == proba.shape == (9, 3)
+    np.testing.assert_allclose(proba, softmax(logits, axis=1))
+    np.testing.assert_allclose(proba.sum(axis=1), 1)
+    np.testing.assert_array_equal(
+        clf.predict(X_TRAIN), clf.classes_[logits.argmax(axis=1)]
+    )
+    assert clf.score(X_TRAIN, Y_TRAIN) == 1.0
+    assert clf.transform(X_TRAIN).shape == (9, 32)
+    assert clf.n_classes == clf.n_classes_ == 3
+
+
+def test_binary_gives_two_logit_columns():
+    """A binary problem still gets one real logit column per class."""
+    clf = encoder_clf().fit(X_TRAIN[:6], Y_TRAIN[:6])
+    logits = clf.predict_logits(X_TRAIN[:6])
+    assert logits.shape == (6, 2)
+    assert clf.coef_.shape == (2, 32)
+    np.testing.assert_array_equal(
+        clf.predict(X_TRAIN[:6]), clf.classes_[logits.argmax(axis=1)]
+    )
+
+
+def test_cls_pooling_uses_first_token():
+    """pooling='cls' returns the first token's last hidden state."""
+    model, tokenizer = make_bert(), make_tokenizer()
+    clf = TransformerClassifier(model, tokenizer, pooling="cls").fit(X_TRAIN, Y_TRAIN)
+    with torch.no_grad():
+        expected = model(**tokenizer(["good film"], return_tensors="pt"))
+    np.testing.assert_allclose(
+        clf.transform(["good film"])[0],
+        expected.last_hidden_state[0, 0].numpy(),
+        atol=1e-5,
+    )
+
+
+def test_sequence_classification_logits_equal_bare_forward():
+    """Logits of a classification model are its own, reordered by id2label name."""
+    id2label = {0: "pos", 1: "neg", 2: "neu"}
+    model = make_bert_classifier(num_labels=3, id2label=id2label)
+    tokenizer = make_tokenizer()
+    clf = TransformerClassifier(model, tokenizer, batch_size=4).fit(X_TRAIN, Y_TRAIN)
+    assert clf.task_ == "sequence-classification"
+    assert clf.columns_.tolist() == [1, 2, 0]
+    with torch.no_grad():
+        bare = np.vstack(
+            [model(**tokenizer([x], return_tensors="pt")).logits[0] for x in X_TRAIN]
+        )
+    np.testing.assert_allclose(
+        clf.predict_logits(X_TRAIN), bare[:, [1, 2, 0]], atol=1e-5
+    )
+
+
+def test_sequence_classification_integer_labels_map_to_columns():
+    """Integer classes map to the output column of the same index."""
+    clf = TransformerClassifier(make_bert_classifier(num_labels=3), make_tokenizer())
+    clf.fit(X_TRAIN[:6], [2, 2, 2, 0, 0, 0])
+    assert clf.columns_.tolist() == [0, 2]
+    assert clf.predict_logits(X_TRAIN).shape == (9, 2)
+
+
+def test_sequence_classification_label_words_map_classes():
+    """label_words maps classes to id2label names for a classification model."""
+    model = make_bert_classifier(num_labels=2, id2label={0: "NEG", 1: "POS"})
+    clf = TransformerClassifier(
+        model, make_tokenizer(), label_words={"neg": "NEG", "pos": "POS"}
+    )
+    clf.fit(X_TRAIN[:6], Y_TRAIN[:6])
+    assert clf.columns_.tolist() == [0, 1]
+
+
+def test_sequence_classification_unmappable_labels_raise():
+    """Classes that are neither id2label names nor columns raise a ValueError."""
+    clf = TransformerClassifier(make_bert_classifier(num_labels=2), make_tokenizer())
+    with pytest.raises(ValueError, match="Cannot map the classes"):
+        clf.fit(X_TRAIN, Y_TRAIN)
+
+
+def test_sequence_classification_fine_tune_changes_a_copy():
+    """fine_tune trains a copy: the given model keeps its weights."""
+    model = make_bert_classifier(num_labels=3)
+    before = model.classifier.weight.detach().clone()
+    clf = TransformerClassifier(
+        model, make_tokenizer(), fine_tune=True, epochs=1, learning_rate=1e-3
+    )
+    clf.fit(X_TRAIN, [0, 0, 0, 1, 1, 1, 2, 2, 2])
+    assert clf.model_ is not model
+    torch.testing.assert_close(model.classifier.weight, before)
+    assert not torch.equal(clf.model_.classifier.weight.cpu(), before)
+
+
+def test_seq2seq_transform_runs_encoder_only():
+    """For seq2seq, transform never runs the decoder and predict_logits does."""
+    model = make_t5()
+    tokenizer = make_tokenizer("t5")
+    decoder_calls = count_calls(model.get_decoder())
+    clf = TransformerClassifier(model, tokenizer, label_words=LABEL_WORDS)
+    clf.fit(X_TRAIN, Y_TRAIN)
+    assert clf.task_ == "seq2seq"
+    assert clf.transform(X_TRAIN).shape == (9, 16)
+    assert decoder_calls == []
+    logits = clf.predict_logits(X_TRAIN)
+    assert len(decoder_calls) > 0
+    ids = [tokenizer.convert_tokens_to_ids(LABEL_WORDS[c]) for c in clf.classes_]
+    assert clf.label_token_ids_.tolist() == ids
+    with torch.no_grad():
+        out = model(
+            **tokenizer(["good film"], return_tensors="pt"),
+            decoder_input_ids=torch.zeros((1, 1), dtype=torch.long),
+        )
+    np.testing.assert_allclose(logits[0], out.logits[0, 0, ids].numpy(), atol=1e-5)
+
+
+def test_seq2seq_fine_tune_learns_label_words():
+    """Fine-tuning a seq2seq model on label words makes it predict them."""
+    clf = TransformerClassifier(
+        make_t5(),
+        make_tokenizer("t5"),
+        label_words=LABEL_WORDS,
+        fine_tune=True,
+        epochs=30,
+        learning_rate=1e-2,
+        batch_size=9,
+    )
+    clf.fit(X_TRAIN, Y_TRAIN)
+    assert clf.score(X_TRAIN, Y_TRAIN) >= 0.8
+
+
+def test_seq2seq_label_words_must_start_differently():
+    """Label words sharing their first token raise a ValueError."""
+    clf = TransformerClassifier(
+        make_t5(),
+        make_tokenizer("t5"),
+        label_words={"neg": "not good", "pos": "not bad"},
+    )
+    with pytest.raises(ValueError, match="different tokens"):
+        clf.fit(X_TRAIN[:6], Y_TRAIN[:6])
+
+
+def test_batching_matches_unbatched_in_input_order():
+    """Length-sorted batches give the same rows, in input order, as one by one."""
+    X = ["good", "very very good acting film", "bad film", "a", "the plot okay"]
+    clf = encoder_clf(batch_size=1).fit(X_TRAIN, Y_TRAIN)
+    one_by_one = clf.transform(X)
+    clf.set_params(batch_size=2)
+    np.testing.assert_allclose(clf.transform(X), one_by_one, atol=1e-5)
+    for i, x in enumerate(X):
+        np.testing.assert_allclose(clf.transform([x])[0], one_by_one[i], atol=1e-5)
+
+
+def test_cache_hit_skips_forward(tmp_path):
+    """With memory, predicting on the training texts runs no new forward pass."""
+    clf = encoder_clf(memory=tmp_path)
+    calls = count_calls(clf.model)
+    clf.fit(X_TRAIN, Y_TRAIN)
+    n_fit = len(calls)
+    assert n_fit > 0
+    logits = clf.predict_logits(X_TRAIN)
+    clone(clf).fit(X_TRAIN, Y_TRAIN)
+    assert len(calls) == n_fit
+    uncached = clone(clf).set_params(memory=None).fit(X_TRAIN, Y_TRAIN)
+    np.testing.assert_allclose(uncached.predict_logits(X_TRAIN), logits, atol=1e-6)
+
+
+def test_cache_recomputes_after_one_weight_change(tmp_path):
+    """Changing one weight in place changes the fingerprint and forces recompute."""
+    model = make_bert_classifier(num_labels=3)
+    clf = TransformerClassifier(model, make_tokenizer(), memory=OutputCache(tmp_path))
+    clf.fit(X_TRAIN, [0, 1, 2] * 3)
+    before = clf.predict_logits(X_TRAIN)
+    fingerprint = clf.elang_fingerprint()
+    assert clf.elang_fingerprint() == fingerprint
+    calls = count_calls(model)
+    with torch.no_grad():
+        model.classifier.bias[0] += 1.0
+    assert clf.elang_fingerprint() != fingerprint
+    after = clf.predict_logits(X_TRAIN)
+    assert len(calls) > 0
+    np.testing.assert_allclose(after[:, 0], before[:, 0] + 1.0, atol=1e-5)
+
+
+def test_fingerprint_depends_on_settings():
+    """max_length, pooling and the head all enter the fingerprint."""
+    model, tokenizer = make_bert(), make_tokenizer()
+    base = TransformerClassifier(model, tokenizer).fit(X_TRAIN, Y_TRAIN)
+    fingerprints = {base.elang_fingerprint()}
+    for params in ({"max_length": 8}, {"pooling": "cls"}, {"head_alpha": 1.0}):
+        other = TransformerClassifier(model, tokenizer, **params).fit(X_TRAIN, Y_TRAIN)
+        fingerprints.add(other.elang_fingerprint())
+    assert len(fingerprints) == 4
+
+
+def test_cache_ignores_leftover_tmp_file(tmp_path):
+    """A half-written .tmp shard from an interrupted run is never read."""
+    clf = encoder_clf(memory=tmp_path).fit(X_TRAIN, Y_TRAIN)
+    folder = tmp_path / "elang_sk_outputs" / clf._encoder_fingerprint() / "transform"
+    (folder / "interrupted.npz.tmp").write_bytes(b"not a shard")
+    clf_fresh = clone(clf).set_params(memory=None).fit(X_TRAIN, Y_TRAIN)
+    X = X_TRAIN + ["fun fun fun"]
+    np.testing.assert_allclose(clf.transform(X), clf_fresh.transform(X), atol=1e-6)
+
+
+def test_oom_halves_the_batch(monkeypatch):
+    """A CUDA out-of-memory error halves the batch size and the run goes on."""
+    clf = encoder_clf(batch_size=8).fit(X_TRAIN, Y_TRAIN)
+    expected = clf.transform(X_TRAIN)
+    forward = clf.model_.forward
+    sizes = []
+
+    def flaky_forward(input_ids=None, **kwargs):
+        sizes.append(input_ids.shape[0])
+        if input_ids.shape[0] > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return forward(input_ids=input_ids, **kwargs)
+
+    monkeypatch.setattr(clf.model_, "forward", flaky_forward)
+    np.testing.assert_allclose(clf.transform(X_TRAIN), expected, atol=1e-5)
+    assert sizes[:3] == [8, 4, 2]
+    assert max(sizes[3:]) == 2
+
+
+def test_estimate_flops_grows_with_length():
+    """FLOPs grow with the tokenized length and are memoised per length."""
+    clf = encoder_clf().fit(X_TRAIN, Y_TRAIN)
+    flops = clf.estimate_flops(["good", "good film", "very good film plot", "bad"])
+    assert flops.dtype == np.int64
+    assert flops[0] < flops[1] < flops[2]
+    assert flops[0] == flops[3]
+    assert set(clf._flops_memo["predict"]) == {3, 4, 6}
+    assert (clf.estimate_flops(["good"], method="transform") < flops[0]).all()
+
+
+def test_estimate_flops_seq2seq_transform_below_predict():
+    """For seq2seq, transform (encoder only) costs less than predict."""
+    clf = TransformerClassifier(
+        make_t5(), make_tokenizer("t5"), label_words=LABEL_WORDS
+    ).fit(X_TRAIN, Y_TRAIN)
+    transform = clf.estimate_flops(X_TRAIN, method="transform")
+    predict = clf.estimate_flops(X_TRAIN, method="predict")
+    assert (transform > 0).all()
+    assert (transform < predict).all()
+    with pytest.raises(ValueError, match="method must be one of"):
+        clf.estimate_flops(X_TRAIN, method="score")
+
+
+def test_distillation_changes_the_head():
+    """distill_from trains the head on the teacher's soft labels too."""
+    teacher = make_pipeline(CountVectorizer(), LogisticRegression(C=100))
+    teacher.fit(X_TRAIN, Y_TRAIN[::-1])
+    plain = encoder_clf().fit(X_TRAIN, Y_TRAIN)
+    distilled = encoder_clf(distill_from=teacher, distill_alpha=0.9)
+    distilled.fit(X_TRAIN, Y_TRAIN)
+    assert not np.allclose(plain.coef_, distilled.coef_, atol=1e-3)
+    agree = np.mean(distilled.predict(X_TRAIN) == teacher.predict(X_TRAIN))
+    assert agree > np.mean(plain.predict(X_TRAIN) == teacher.predict(X_TRAIN))
+
+
+def test_distillation_with_fine_tuning_runs():
+    """Fine-tuning an encoder with distillation trains a copy and a head."""
+    teacher = encoder_clf(head_alpha=1e-6).fit(X_TRAIN, Y_TRAIN)
+    student = TransformerClassifier(
+        make_bert(seed=1),
+        make_tokenizer(),
+        fine_tune=True,
+        epochs=1,
+        learning_rate=1e-3,
+        distill_from=teacher,
+    ).fit(X_TRAIN, Y_TRAIN)
+    assert student.model_ is not student.model
+    assert student.coef_.shape == (3, 32)
+    assert student.predict_logits(X_TRAIN).shape == (9, 3)
+
+
+def test_distillation_needs_something_to_train():
+    """distill_from with a frozen classification model raises a ValueError."""
+    teacher = encoder_clf().fit(X_TRAIN, Y_TRAIN)
+    clf = TransformerClassifier(
+        make_bert_classifier(num_labels=3), make_tokenizer(), distill_from=teacher
+    )
+    with pytest.raises(ValueError, match="distill_from needs something to train"):
+        clf.fit(X_TRAIN, [0, 1, 2] * 3)
+
+
+def test_distillation_teacher_classes_must_match():
+    """A teacher with other classes raises a ValueError."""
+    teacher = encoder_clf().fit(X_TRAIN[:6], Y_TRAIN[:6])
+    with pytest.raises(ValueError, match="must be the same"):
+        encoder_clf(distill_from=teacher).fit(X_TRAIN, Y_TRAIN)
+
+
+def test_clone_does_not_copy_the_model():
+    """clone keeps a loaded model and tokenizer by reference."""
+    clf = encoder_clf(batch_size=4)
+    cloned = clone(clf)
+    assert cloned.model is clf.model
+    assert cloned.tokenizer is clf.tokenizer
+    assert cloned.get_params()["batch_size"] == 4
+    assert not hasattr(cloned, "model_")
+
+
+def test_pickle_round_trip():
+    """A fitted classifier pickles and predicts the same after loading."""
+    clf = encoder_clf().fit(X_TRAIN, Y_TRAIN)
+    loaded = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_allclose(
+        loaded.predict_logits(X_TRAIN), clf.predict_logits(X_TRAIN)
+    )
+    assert loaded.elang_fingerprint() == clf.elang_fingerprint()
+
+
+def test_repr_is_short():
+    """repr names the model class instead of printing its module tree."""
+    text = repr(encoder_clf(batch_size=4))
+    assert text.startswith("TransformerClassifier(")
+    assert "model=BertModel," in text
+    assert "batch_size=4" in text
+    assert len(text) < 200
+
+
+def test_model_from_local_folder(tmp_path):
+    """A model saved to a folder loads by path, tokenizer included."""
+    model = make_bert_classifier(num_labels=3, id2label={0: "neg", 1: "neu", 2: "pos"})
+    model.save_pretrained(tmp_path)
+    make_tokenizer().save_pretrained(tmp_path)
+    clf = TransformerClassifier(str(tmp_path)).fit(X_TRAIN, Y_TRAIN)
+    assert clf.task_ == "sequence-classification"
+    direct = TransformerClassifier(model, make_tokenizer()).fit(X_TRAIN, Y_TRAIN)
+    np.testing.assert_allclose(
+        clf.predict_logits(X_TRAIN), direct.predict_logits(X_TRAIN), atol=1e-5
+    )
+
+
+def test_auto_dtype_on_cpu_falls_back_to_float32():
+    """dtype='auto' runs a bfloat16 model in float32 on a CPU."""
+    model = make_bert().to(torch.bfloat16)
+    clf = TransformerClassifier(model, make_tokenizer(), device="cpu")
+    clf.fit(X_TRAIN, Y_TRAIN)
+    assert clf.dtype_ == torch.float32
+    assert clf.model_.dtype == torch.float32
+
+
+def test_progress_bar_when_asked(capsys):
+    """progress=True shows a tqdm bar on stderr."""
+    encoder_clf(progress=True, batch_size=2).fit(X_TRAIN, Y_TRAIN)
+    assert "batch" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "X, error, match",
+    [
+        (["good", 3], TypeError, r"X\[1\] is 3 of type int"),
+        ([], ValueError, "X is empty"),
+        ("good film", TypeError, "single str"),
+        (np.array([["good"]]), TypeError, "1-d sequence"),
+    ],
+)
+def test_bad_texts_raise(X, error, match):
+    """Non-str, empty and 2-d X raise with a message naming the problem."""
+    with pytest.raises(error, match=match):
+        encoder_clf().fit(X, ["pos"] * len(X))
+    fitted = encoder_clf().fit(X_TRAIN, Y_TRAIN)
+    with pytest.raises(error, match=match):
+        fitted.predict(X)
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        ({"task": "regression"}, InvalidParameterError, "'task' parameter"),
+        ({"task": "seq2seq"}, ValueError, "needs an encoder-decoder"),
+        ({"dtype": "float16", "device": "cpu"}, ValueError, "half precision"),
+        ({"tokenizer": None}, ValueError, "tokenizer must be given"),
+        ({"model": 3}, TypeError, "model must be a hub id"),
+    ],
+)
+def test_bad_params_raise(params, error, match):
+    """Unknown task, wrong model kind, CPU half precision and no tokenizer raise."""
+    clf = encoder_clf().set_params(**params)
+    with pytest.raises(error, match=match):
+        clf.fit(X_TRAIN, Y_TRAIN)
+
+
+def test_seq2seq_requires_label_words():
+    """A seq2seq model without label_words raises a ValueError."""
+    clf = TransformerClassifier(make_t5(), make_tokenizer("t5"))
+    with pytest.raises(ValueError, match="label_words is required"):
+        clf.fit(X_TRAIN, Y_TRAIN)
+
+
+def test_y_length_mismatch_raises():
+    """y must hold one label per text."""
+    with pytest.raises(ValueError, match="one label per text"):
+        encoder_clf().fit(X_TRAIN, Y_TRAIN[:-1])
+
+
+def test_unfitted_raises():
+    """Predict-time methods need a fitted classifier."""
+    from sklearn.exceptions import NotFittedError
+
+    for method in ("predict", "predict_logits", "transform", "estimate_flops"):
+        with pytest.raises(NotFittedError):
+            getattr(encoder_clf(), method)(X_TRAIN)
+    with pytest.raises(NotFittedError):
+        encoder_clf().elang_fingerprint()
+
+
+def test_tags_declare_string_input():
+    """Tags say: classifier on strings, not on 2-d arrays."""
+    from sklearn.utils import get_tags
+
+    tags = get_tags(encoder_clf())
+    assert tags.estimator_type == "classifier"
+    assert tags.input_tags.string
+    assert not tags.input_tags.two_d_array
+
+
+def test_importing_elang_sk_does_not_import_torch():
+    """Importing the package leaves torch and transformers unloaded."""
+    code = (
+        "import sys, elang_sk; "
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=root)
+
+
+@parametrize_with_checks([encoder_clf()])
+def test_sklearn_common_checks(estimator, check):
+    """scikit-learn's common checks (most are skipped for text input)."""
+    check(estimator)
+
+
+@pytest.mark.parametrize(
+    "check",
+    [
+        estimator_checks.check_estimator_cloneable,
+        estimator_checks.check_estimator_repr,
+        estimator_checks.check_no_attributes_set_in_init,
+        estimator_checks.check_do_not_raise_errors_in_init_or_set_params,
+        estimator_checks.check_mixin_order,
+        estimator_checks.check_valid_tag_types,
+        estimator_checks.check_estimator_tags_renamed,
+        estimator_checks.check_get_params_invariance,
+        estimator_checks.check_set_params,
+    ],
+    ids=lambda check: check.__name__,
+)
+def test_sklearn_api_checks(check):
+    """The API checks that need no numeric data pass."""
+    check("TransformerClassifier", encoder_clf())
