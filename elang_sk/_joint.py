@@ -5,6 +5,7 @@ import time
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.special import softmax
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -242,7 +243,7 @@ class JointClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
 
         swift_run, super_run = self._runners(X)
         router_input, router_seconds = self._router_input(swift_run)
-        swift_pred, swift_seconds = swift_run("predict")
+        swift_pred, swift_seconds = self._swift_output(swift_run, "predict")
         super_pred, super_seconds = super_run("predict")
         if head:
             scores = self._out_of_fold_scores(router, router_input, y)
@@ -514,6 +515,23 @@ class JointClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         values, seconds = swift_run(method)
         return as_logits(values, method), seconds
 
+    def _swift_output(self, swift_run, method, rows=None):
+        """The Swift's ``method`` output; read off its logits when it has them.
+
+        A Swift with ``predict_logits`` predicts ``classes_[argmax(logits)]``
+        with probabilities ``softmax(logits)``, so the forward pass that scored
+        an input also answers it: the Swift runs once per input.
+        """
+        if self.routing_method_ == "predict_logits" and method in (
+            "predict",
+            "predict_proba",
+        ):
+            logits, seconds = swift_run("predict_logits", rows)
+            if method == "predict":
+                return self.classes_[np.argmax(logits, axis=1)], np.zeros_like(seconds)
+            return softmax(logits, axis=1), np.zeros_like(seconds)
+        return swift_run(method, rows)
+
     def _serve(self, X, method):
         """Route ``X`` and return the served outputs of ``method`` and the routing."""
         check_is_fitted(self)
@@ -522,11 +540,11 @@ class JointClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         scores = self.router_.score_samples(self._router_input(swift_run)[0])
         keep = scores >= self.threshold_
         kept, routed = np.flatnonzero(keep), np.flatnonzero(~keep)
-        pieces = [
-            (rows, run(method, rows)[0])
-            for rows, run in ((kept, swift_run), (routed, super_run))
-            if rows.size
-        ]
+        pieces = []
+        if kept.size:
+            pieces.append((kept, self._swift_output(swift_run, method, kept)[0]))
+        if routed.size:
+            pieces.append((routed, super_run(method, routed)[0]))
         first = np.asarray(pieces[0][1])
         out = np.empty((keep.size,) + first.shape[1:], dtype=first.dtype)
         if len(pieces) == 2:
@@ -636,7 +654,7 @@ class JointClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             costs = Bunch(**{k: self.costs_[k] for k in ("swift", "super", "router")})
         cost = joint_cost(keep, costs.swift, costs.super, costs.router)
         super_cost = float(np.mean(costs.super))
-        report = Bunch(
+        report = RoutingReport(
             y_pred=y_pred,
             served_by=np.where(keep, "swift", "super"),
             scores=scores,
@@ -682,6 +700,18 @@ class JointClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             swift_tags.input_tags.allow_nan and super_tags.input_tags.allow_nan
         )
         return tags
+
+
+class RoutingReport(Bunch):
+    """A :class:`~sklearn.utils.Bunch` whose repr shows the numbers, not arrays."""
+
+    def __repr__(self):
+        fields = ", ".join(
+            f"{key}={value:.6g}" if isinstance(value, float) else f"{key}={value!r}"
+            for key, value in self.items()
+            if not isinstance(value, np.ndarray)
+        )
+        return f"RoutingReport({fields})"
 
 
 def _takes_text(estimator):

@@ -1,0 +1,405 @@
+"""The E-LANG evaluation protocol behind ``elang-sk run``.
+
+1. Fit the Swift and the Super classifiers on the train split (features cached).
+2. Fit the joint model (router, energy head, threshold) on the dev split.
+3. Evaluate Swift, Super and the joint model on the test split: accuracy,
+   FLOPs per input (counted), time per input (measured on fresh forward passes
+   of a fixed sample of test inputs) and the routing ablation, with an oracle
+   router as the limit.
+"""
+
+import json
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+
+from elang_sk._joint import JointClassifier
+from elang_sk._router import EnergyRouter
+from elang_sk._threshold import ThresholdSelector
+from elang_sk.metrics import joint_cost
+
+DEFAULTS = dict(
+    dataset="movie_snippets",
+    swift="all-MiniLM-L6-v2",
+    super="all-mpnet-base-v2",
+    score="energy",
+    threshold="crossing",
+    tol=0.0,
+)
+ABLATION_SCORES = ("energy", "softmax", "entropy", "random")
+
+
+def _say(message, quiet):
+    if not quiet:
+        print(f"[elang-sk] {message}", file=sys.stderr, flush=True)
+
+
+def _resolve_model(name, data_home):
+    from elang_sk.datasets import PRETRAINED_MODELS, fetch_pretrained_model
+
+    if name in PRETRAINED_MODELS:
+        return fetch_pretrained_model(name, data_home=data_home)
+    return name
+
+
+def _versions():
+    import sklearn
+    import torch
+    import transformers
+
+    return {
+        "python": platform.python_version(),
+        "elang_sk": __import__("elang_sk").__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+    }
+
+
+def _machine(device):
+    import torch
+
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def _fresh_seconds_per_input(estimator, method, X):
+    """Seconds per input of ``method`` run now, bypassing every output cache."""
+    memory = estimator.memory
+    estimator.set_params(memory=None)
+    try:
+        getattr(estimator, method)(X[: min(len(X), 8)])  # warm-up
+        start = time.perf_counter()
+        getattr(estimator, method)(X)
+        return (time.perf_counter() - start) / len(X)
+    finally:
+        estimator.set_params(memory=memory)
+
+
+def _joint_wall_seconds(joint, X):
+    """Seconds per input of joint prediction with every cache disabled."""
+    params = {
+        "memory": joint.memory,
+        "swift": joint.swift_estimator_.memory,
+        "super": joint.super_estimator_.memory,
+    }
+    joint.set_params(memory=None)
+    joint.swift_estimator_.set_params(memory=None)
+    joint.super_estimator_.set_params(memory=None)
+    try:
+        start = time.perf_counter()
+        joint.predict(X)
+        return (time.perf_counter() - start) / len(X)
+    finally:
+        joint.set_params(memory=params["memory"])
+        joint.swift_estimator_.set_params(memory=params["swift"])
+        joint.super_estimator_.set_params(memory=params["super"])
+
+
+def run_protocol(
+    *,
+    dataset=DEFAULTS["dataset"],
+    swift_model=DEFAULTS["swift"],
+    super_model=DEFAULTS["super"],
+    score=DEFAULTS["score"],
+    threshold=DEFAULTS["threshold"],
+    tol=DEFAULTS["tol"],
+    distill=False,
+    device="auto",
+    batch_size=32,
+    max_length=128,
+    time_sample=256,
+    data_home=None,
+    output=None,
+    plots=True,
+    quiet=False,
+):
+    """Run the full E-LANG protocol on one dataset and one Swift/Super pair.
+
+    Parameters
+    ----------
+    dataset : str, default="movie_snippets"
+        A name of :data:`elang_sk.datasets.DATASETS`.
+    swift_model, super_model : str, default="all-MiniLM-L6-v2", "all-mpnet-base-v2"
+        A name of :data:`elang_sk.datasets.PRETRAINED_MODELS`, a hub id or a
+        local folder.
+    score : str, default="energy"
+        The routing score of the main result.
+    threshold : str, default="crossing"
+        The :class:`ThresholdSelector` strategy, chosen on dev only.
+    tol : float, default=0.0
+        Tolerance of the ``"match_super"`` strategy.
+    distill : bool, default=False
+        Train the Swift's head on the Super's soft labels (paper Table 3).
+    device : str, default="auto"
+        Where the models run.
+    batch_size, max_length : int
+        Inference settings of both models.
+    time_sample : int, default=256
+        Number of test inputs timed with fresh (uncached) forward passes.
+    data_home : str, default=None
+        Data home for datasets, models and the output cache.
+    output : str, default=None
+        Folder for the JSON and Markdown reports and the plots; None writes
+        nothing.
+    plots : bool, default=True
+        Whether to draw the trade-off and score-distribution plots.
+    quiet : bool, default=False
+        Suppress progress messages.
+
+    Returns
+    -------
+    report : dict
+        Everything written to ``report.json``.
+    """
+    from elang_sk._transformers import TransformerClassifier
+    from elang_sk.datasets import get_data_home, load_dataset
+
+    started = time.perf_counter()
+    home = get_data_home(data_home)
+    cache = os.path.join(home, "cache")
+    splits = {
+        name: load_dataset(dataset, subset=name, data_home=data_home)
+        for name in ("train", "dev", "test")
+    }
+    X_train, y_train = splits["train"].data, np.asarray(splits["train"].target)
+    X_dev, y_dev = splits["dev"].data, np.asarray(splits["dev"].target)
+    X_test, y_test = splits["test"].data, np.asarray(splits["test"].target)
+    _say(
+        f"{dataset}: {len(X_train)} train, {len(X_dev)} dev, {len(X_test)} test",
+        quiet,
+    )
+
+    common = dict(
+        task="encoder",
+        device=device,
+        batch_size=batch_size,
+        max_length=max_length,
+        memory=cache,
+        progress=False if quiet else "auto",
+    )
+    _say(f"Super {super_model}: fitting on train", quiet)
+    super_clf = TransformerClassifier(_resolve_model(super_model, home), **common)
+    super_clf.fit(X_train, y_train)
+    _say(f"Swift {swift_model}: fitting on train", quiet)
+    swift_clf = TransformerClassifier(
+        _resolve_model(swift_model, home),
+        distill_from=super_clf if distill else None,
+        **common,
+    )
+    swift_clf.fit(X_train, y_train)
+
+    selector = ThresholdSelector(threshold, tol=tol)
+    _say(f"joint model: calibrating {score} routing on dev", quiet)
+    joint = JointClassifier(
+        swift_clf,
+        super_clf,
+        router=EnergyRouter(score=score),
+        threshold=selector,
+        costs="flops",
+        memory=cache,
+    ).fit(X_dev, y_dev)
+
+    _say("evaluating on test", quiet)
+    swift_pred = swift_clf.predict(X_test)
+    super_pred = super_clf.predict(X_test)
+    swift_correct = swift_pred == y_test
+    super_correct = super_pred == y_test
+    swift_flops = swift_clf.estimate_flops(X_test).astype(float)
+    super_flops = super_clf.estimate_flops(X_test).astype(float)
+
+    sample = list(X_test[: min(time_sample, len(X_test))])
+    _say(f"timing fresh forward passes on {len(sample)} test inputs", quiet)
+    swift_seconds = _fresh_seconds_per_input(swift_clf, "predict", sample)
+    super_seconds = _fresh_seconds_per_input(super_clf, "predict", sample)
+
+    def row(name, accuracy, flops, seconds, ratio):
+        return {
+            "model": name,
+            "accuracy": float(accuracy),
+            "gflops_per_input": float(flops) / 1e9,
+            "ms_per_input": 1000 * float(seconds),
+            "swift_ratio": None if ratio is None else float(ratio),
+            "flops_speedup": float(super_flops.mean() / flops),
+            "time_speedup": float(super_seconds / seconds),
+        }
+
+    def evaluate(clf, name):
+        report = clf.routing_report(X_test, y_test)
+        kept = report.served_by == "swift"
+        seconds = joint_cost(kept, swift_seconds, super_seconds)
+        return row(
+            name, report.accuracy, report.cost_per_input, seconds, report.swift_ratio
+        ), report
+
+    main, _ = evaluate(joint, f"E-LANG ({score}, {threshold})")
+    main["threshold"] = joint.threshold_
+    main["wall_ms_per_input"] = 1000 * _joint_wall_seconds(joint, sample)
+    main["wall_time_speedup"] = super_seconds / (main["wall_ms_per_input"] / 1000)
+    table1 = [
+        row("Swift", swift_correct.mean(), swift_flops.mean(), swift_seconds, 1.0),
+        row("Super", super_correct.mean(), super_flops.mean(), super_seconds, 0.0),
+        main,
+    ]
+
+    ablation = []
+    for name in ABLATION_SCORES:
+        for strategy, strategy_tol in (
+            (threshold, tol),
+            ("match_super", 0.0),
+            ("match_super", 0.005),
+        ):
+            joint.set_params(
+                router=EnergyRouter(score=name),
+                threshold=ThresholdSelector(strategy, tol=strategy_tol),
+            )
+            joint.fit(X_dev, y_dev)
+            label = (
+                strategy
+                if strategy != "match_super"
+                else (f"match_super tol={strategy_tol:g}")
+            )
+            entry, _ = evaluate(joint, name)
+            entry.update(strategy=label, threshold=joint.threshold_)
+            ablation.append(entry)
+    oracle_keep = swift_correct
+    oracle_flops = joint_cost(oracle_keep, swift_flops, super_flops)
+    oracle_seconds = joint_cost(oracle_keep, swift_seconds, super_seconds)
+    oracle = row(
+        "oracle",
+        np.mean(swift_correct | super_correct),
+        oracle_flops,
+        oracle_seconds,
+        oracle_keep.mean(),
+    )
+    oracle["strategy"] = "keep exactly what the Swift gets right"
+    ablation.append(oracle)
+
+    # Restore the main configuration for the plots.
+    joint.set_params(router=EnergyRouter(score=score), threshold=selector)
+    joint.fit(X_dev, y_dev)
+
+    report = {
+        "dataset": dataset,
+        "n_samples": {k: len(v.data) for k, v in splits.items()},
+        "swift": swift_model,
+        "super": super_model,
+        "score": score,
+        "threshold_strategy": threshold,
+        "tol": tol,
+        "distill": distill,
+        "routing_method": joint.routing_method_,
+        "table1": table1,
+        "ablation": ablation,
+        "versions": _versions(),
+        "machine": _machine(swift_clf.device_),
+        "time_sample": len(sample),
+        "elapsed_seconds": time.perf_counter() - started,
+    }
+    if output is not None:
+        os.makedirs(output, exist_ok=True)
+        if plots:
+            report["plots"] = _plots(joint, X_test, y_test, output)
+        with open(os.path.join(output, "report.json"), "w") as fh:
+            json.dump(report, fh, indent=2)
+        with open(os.path.join(output, "report.md"), "w") as fh:
+            fh.write(format_markdown(report))
+        _say(f"wrote {output}/report.json, report.md", quiet)
+    return report
+
+
+def _plots(joint, X, y, output):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from elang_sk._plotting import ScoreDistributionDisplay, TradeoffDisplay
+
+    paths = {}
+    display = TradeoffDisplay.from_estimator(joint, X, y, scores=ABLATION_SCORES)
+    display.ax_.set_title("Accuracy vs FLOPs on test (one point per threshold)")
+    paths["tradeoff"] = os.path.join(output, "tradeoff.png")
+    display.figure_.savefig(paths["tradeoff"], dpi=120, bbox_inches="tight")
+    plt.close(display.figure_)
+    display = ScoreDistributionDisplay.from_estimator(joint, X, y)
+    paths["scores"] = os.path.join(output, "score_distribution.png")
+    display.figure_.savefig(paths["scores"], dpi=120, bbox_inches="tight")
+    plt.close(display.figure_)
+    return paths
+
+
+def _fmt(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def format_markdown(report):
+    """Render a protocol report as Markdown tables.
+
+    Parameters
+    ----------
+    report : dict
+        The result of :func:`run_protocol`.
+
+    Returns
+    -------
+    text : str
+    """
+    lines = [
+        f"# E-LANG on {report['dataset']}",
+        "",
+        f"Swift `{report['swift']}`, Super `{report['super']}`; routing score "
+        f"`{report['score']}` read from `{report['routing_method']}`, threshold "
+        f"strategy `{report['threshold_strategy']}` chosen on dev; all numbers on "
+        f"the test split ({report['n_samples']['test']} inputs).",
+        "",
+        "| model | accuracy | GFLOPs/input | ms/input | Swift ratio | "
+        "FLOPs speed-up | time speed-up |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in report["table1"]:
+        lines.append(
+            f"| {r['model']} | {r['accuracy']:.4f} | {r['gflops_per_input']:.3f} | "
+            f"{r['ms_per_input']:.2f} | {_fmt(r['swift_ratio'], '.2f')} | "
+            f"{r['flops_speedup']:.2f}x | {r['time_speedup']:.2f}x |"
+        )
+    main = report["table1"][-1]
+    lines += [
+        "",
+        f"Measured end-to-end wall time of joint prediction (no caches, "
+        f"{report['time_sample']} inputs): {main['wall_ms_per_input']:.2f} ms/input,"
+        f" {main['wall_time_speedup']:.2f}x faster than the Super.",
+        "",
+        "## Routing ablation (threshold chosen on dev, evaluated on test)",
+        "",
+        "| score | strategy | accuracy | GFLOPs/input | Swift ratio | "
+        "FLOPs speed-up | time speed-up |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in report["ablation"]:
+        lines.append(
+            f"| {r['model']} | {r['strategy']} | {r['accuracy']:.4f} | "
+            f"{r['gflops_per_input']:.3f} | {_fmt(r['swift_ratio'], '.2f')} | "
+            f"{r['flops_speedup']:.2f}x | {r['time_speedup']:.2f}x |"
+        )
+    machine, versions = report["machine"], report["versions"]
+    lines += [
+        "",
+        f"Machine: {machine['platform']}, {machine['cpu_count']} CPUs, device "
+        f"{machine['device']}; torch {versions['torch']}, transformers "
+        f"{versions['transformers']}, scikit-learn {versions['scikit-learn']}.",
+        "",
+    ]
+    return "\n".join(lines)
