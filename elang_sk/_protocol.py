@@ -30,6 +30,8 @@ DEFAULTS = dict(
     tol=0.0,
 )
 ABLATION_SCORES = ("energy", "softmax", "entropy", "random")
+# Bootstrap resamples of the test split for the 95% confidence intervals.
+N_BOOTSTRAP = 1000
 
 
 def _say(message, quiet):
@@ -225,10 +227,19 @@ def run_protocol(
     swift_seconds = _fresh_seconds_per_input(swift_clf, "predict", sample)
     super_seconds = _fresh_seconds_per_input(super_clf, "predict", sample)
 
-    def row(name, accuracy, flops, seconds, ratio):
+    resamples = np.random.default_rng(0).integers(
+        0, len(y_test), size=(N_BOOTSTRAP, len(y_test))
+    )
+
+    def row(name, correct, flops, seconds, ratio):
+        correct = np.asarray(correct, dtype=float)
+        accuracy = correct[resamples].mean(axis=1)
+        delta = (correct - super_correct)[resamples].mean(axis=1)
         return {
             "model": name,
-            "accuracy": float(accuracy),
+            "accuracy": float(correct.mean()),
+            "accuracy_ci95": np.percentile(accuracy, [2.5, 97.5]).tolist(),
+            "delta_vs_super_ci95": np.percentile(delta, [2.5, 97.5]).tolist(),
             "gflops_per_input": float(flops) / 1e9,
             "ms_per_input": 1000 * float(seconds),
             "swift_ratio": None if ratio is None else float(ratio),
@@ -240,8 +251,9 @@ def run_protocol(
         report = clf.routing_report(X_test, y_test)
         kept = report.served_by == "swift"
         seconds = joint_cost(kept, swift_seconds, super_seconds)
+        correct = report.y_pred == y_test
         return row(
-            name, report.accuracy, report.cost_per_input, seconds, report.swift_ratio
+            name, correct, report.cost_per_input, seconds, report.swift_ratio
         ), report
 
     main, _ = evaluate(joint, f"E-LANG ({score}, {threshold})")
@@ -249,8 +261,8 @@ def run_protocol(
     main["wall_ms_per_input"] = 1000 * _joint_wall_seconds(joint, sample)
     main["wall_time_speedup"] = super_seconds / (main["wall_ms_per_input"] / 1000)
     table1 = [
-        row("Swift", swift_correct.mean(), swift_flops.mean(), swift_seconds, 1.0),
-        row("Super", super_correct.mean(), super_flops.mean(), super_seconds, 0.0),
+        row("Swift", swift_correct, swift_flops.mean(), swift_seconds, 1.0),
+        row("Super", super_correct, super_flops.mean(), super_seconds, 0.0),
         main,
     ]
 
@@ -279,7 +291,7 @@ def run_protocol(
     oracle_seconds = joint_cost(oracle_keep, swift_seconds, super_seconds)
     oracle = row(
         "oracle",
-        np.mean(swift_correct | super_correct),
+        swift_correct | super_correct,
         oracle_flops,
         oracle_seconds,
         oracle_keep.mean(),
@@ -341,6 +353,11 @@ def _plots(joint, X, y, output):
     return paths
 
 
+def _acc(row):
+    lo, hi = row["accuracy_ci95"]
+    return f"{row['accuracy']:.4f} [{lo:.3f}, {hi:.3f}]"
+
+
 def _fmt(value, spec):
     return "-" if value is None else format(value, spec)
 
@@ -365,13 +382,13 @@ def format_markdown(report):
         f"strategy `{report['threshold_strategy']}` chosen on dev; all numbers on "
         f"the test split ({report['n_samples']['test']} inputs).",
         "",
-        "| model | accuracy | GFLOPs/input | ms/input | Swift ratio | "
+        "| model | accuracy [95% CI] | GFLOPs/input | ms/input | Swift ratio | "
         "FLOPs speed-up | time speed-up |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in report["table1"]:
         lines.append(
-            f"| {r['model']} | {r['accuracy']:.4f} | {r['gflops_per_input']:.3f} | "
+            f"| {r['model']} | {_acc(r)} | {r['gflops_per_input']:.3f} | "
             f"{r['ms_per_input']:.2f} | {_fmt(r['swift_ratio'], '.2f')} | "
             f"{r['flops_speedup']:.2f}x | {r['time_speedup']:.2f}x |"
         )
@@ -384,13 +401,16 @@ def format_markdown(report):
         "",
         "## Routing ablation (threshold chosen on dev, evaluated on test)",
         "",
-        "| score | strategy | accuracy | GFLOPs/input | Swift ratio | "
-        "FLOPs speed-up | time speed-up |",
-        "|---|---|---|---|---|---|---|",
+        "| score | strategy | accuracy [95% CI] | minus Super [95% CI] | "
+        "GFLOPs/input | Swift ratio | FLOPs speed-up | time speed-up |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in report["ablation"]:
+        lo, hi = r["delta_vs_super_ci95"]
         lines.append(
-            f"| {r['model']} | {r['strategy']} | {r['accuracy']:.4f} | "
+            f"| {r['model']} | {r['strategy']} | {_acc(r)} | "
+            f"{r['accuracy'] - report['table1'][1]['accuracy']:+.4f} "
+            f"[{lo:+.4f}, {hi:+.4f}] | "
             f"{r['gflops_per_input']:.3f} | {_fmt(r['swift_ratio'], '.2f')} | "
             f"{r['flops_speedup']:.2f}x | {r['time_speedup']:.2f}x |"
         )
