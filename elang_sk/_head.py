@@ -9,6 +9,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import minimize
 from scipy.special import logsumexp
+from threadpoolctl import threadpool_limits
 
 
 def _loss_grad(params, X, Y, alpha):
@@ -52,14 +53,16 @@ def fit_linear_head(X, y, n_classes, *, alpha=1e-4, max_iter=500):
     Y = np.zeros((X.shape[0], n_classes))
     Y[np.arange(X.shape[0]), y] = 1.0
     x0 = np.zeros(n_features * n_classes + n_classes)
-    result = minimize(
-        _loss_grad,
-        x0,
-        args=(X, Y, alpha),
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": max_iter},
-    )
+    # Small matrix products: BLAS threads cost more than they bring here.
+    with threadpool_limits(1):
+        result = minimize(
+            _loss_grad,
+            x0,
+            args=(X, Y, alpha),
+            jac=True,
+            method="L-BFGS-B",
+            options={"maxiter": max_iter},
+        )
     coef = result.x[: n_features * n_classes].reshape(n_features, n_classes)
     intercept = result.x[n_features * n_classes :]
     # Softmax is shift-invariant, the energy is not: centre the unpenalised

@@ -388,7 +388,9 @@ class JointClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
             )
         if self.costs == "time" or not can_count:
             router = np.asarray(router_seconds, dtype=float)
-            if self.routing_method_ == "features":
+            if self.routing_method_ is None:  # random routing runs no model
+                swift = np.asarray(swift_seconds, dtype=float)
+            elif self.routing_method_ == "features":
                 swift = np.maximum(swift_seconds, router)
             else:  # the routing logits are the Swift's own forward pass
                 router = swift = np.maximum(swift_seconds, router)

@@ -45,10 +45,31 @@ class _KernelDensity:
 class ThresholdSelector(BaseEstimator):
     """Choose the routing threshold from scores on held-out (dev) inputs.
 
-    The Swift keeps an input when its routing score is ``>= threshold``.
+    The Swift keeps an input when its routing score is ``>= threshold``. The
+    strategies are described in the Notes below; ``"crossing"`` is the
+    paper's rule.
 
-    Strategies
+    Parameters
     ----------
+    strategy : {"crossing", "swift_ratio", "budget", "match_super"}, \
+            default="crossing"
+        How to choose.
+    target : float, default=None
+        Swift ratio in [0, 1] for ``"swift_ratio"``, cost per input for
+        ``"budget"``; unused otherwise.
+    tol : float, default=0.0
+        Accuracy that ``"match_super"`` may give up (0.005 is half a point).
+    n_grid : int, default=1024
+        Number of grid points the densities are evaluated on.
+
+    See Also
+    --------
+    elang_sk.metrics.tradeoff_curve : The curve the selector chooses from.
+
+    Notes
+    -----
+    The strategies:
+
     ``"crossing"`` (the paper's rule)
         Split the dev inputs into those the Swift gets **right** and those it
         gets **wrong**, and estimate the density of the routing score in each
@@ -69,23 +90,6 @@ class ThresholdSelector(BaseEstimator):
     ``"match_super"``
         The cheapest threshold whose joint accuracy is at least the Super's
         accuracy minus ``tol``.
-
-    Parameters
-    ----------
-    strategy : {"crossing", "swift_ratio", "budget", "match_super"}, \
-            default="crossing"
-        How to choose.
-    target : float, default=None
-        Swift ratio in [0, 1] for ``"swift_ratio"``, cost per input for
-        ``"budget"``; unused otherwise.
-    tol : float, default=0.0
-        Accuracy that ``"match_super"`` may give up (0.005 is half a point).
-    n_grid : int, default=1024
-        Number of grid points the densities are evaluated on.
-
-    See Also
-    --------
-    elang_sk.metrics.tradeoff_curve : The curve the selector chooses from.
 
     Examples
     --------

@@ -134,3 +134,24 @@ def test_resolve_cache(tmp_path):
     assert resolve_cache(cache) is cache
     with pytest.raises(ValueError, match="memory must be"):
         resolve_cache(3)
+
+
+def test_fingerprint_is_memoised_but_follows_refits():
+    """A model is hashed once, and a refit (even in place) changes its key."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from elang_sk._outputs import _FINGERPRINTS, fingerprint
+
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression())
+    model.fit(["good film", "bad film", "fine plot", "awful plot"], [1, 0, 1, 0])
+    first = fingerprint(model)
+    assert _FINGERPRINTS[model][1] == first
+    assert fingerprint(model) == first
+    model.fit(["good film", "bad film", "great", "awful"], [1, 0, 1, 0])
+    assert fingerprint(model) != first
+    model[-1].coef_ = model[-1].coef_ * 2
+    second = fingerprint(model)
+    model[-1].coef_ *= 2  # in place: same object, new values
+    assert fingerprint(model) != second
