@@ -1,0 +1,97 @@
+"""The E-LANG protocol on several datasets and Swift/Super pairs.
+
+For every dataset and pair: fit Swift and Super on train, the joint model on
+dev (threshold chosen on dev only), evaluate on test with bootstrap 95%
+confidence intervals, as ``elang-sk run`` does. Writes one JSON report per run
+and the summary tables quoted in the README to
+``benchmarks/results/protocol/``.
+
+Usage::
+
+    python benchmarks/bench_protocol.py                      # the default grid
+    python benchmarks/bench_protocol.py --datasets trec sms_spam --pairs l6-mpnet
+
+Pairs: ``l6-mpnet`` (all-MiniLM-L6-v2 Swift, all-mpnet-base-v2 Super, frozen
+encoders with linear heads) and ``l6distill-mpnet`` (the same Swift, its head
+distilled from the Super's soft labels: paper Table 3).
+"""
+
+import argparse
+import json
+import os
+
+from elang_sk._protocol import format_markdown, run_protocol
+
+PAIRS = {
+    "l6-mpnet": dict(swift_model="all-MiniLM-L6-v2", super_model="all-mpnet-base-v2"),
+    "l6distill-mpnet": dict(
+        swift_model="all-MiniLM-L6-v2", super_model="all-mpnet-base-v2", distill=True
+    ),
+}
+DATASETS = ("movie_snippets", "trec", "sms_spam", "uci_sentences", "bbc_news")
+
+
+def summary_table(reports):
+    """One line per run: the Super, and E-LANG's best dev-chosen settings."""
+    lines = [
+        "| dataset | pair | Swift acc | Super acc | E-LANG (energy, crossing) acc "
+        "| FLOPs speed-up | match Super (tol 0): acc, speed-up | tol 0.5 pt: acc, "
+        "speed-up | oracle speed-up |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (dataset, pair), report in reports.items():
+        swift, super_, main = report["table1"]
+        ablation = {(r["model"], r["strategy"]): r for r in report["ablation"]}
+        exact = ablation[("energy", "match_super tol=0")]
+        loose = ablation[("energy", "match_super tol=0.005")]
+        oracle = report["ablation"][-1]
+        lines.append(
+            f"| {dataset} | {pair} | {swift['accuracy']:.4f} | "
+            f"{super_['accuracy']:.4f} | {main['accuracy']:.4f} | "
+            f"{main['flops_speedup']:.2f}x | {exact['accuracy']:.4f}, "
+            f"{exact['flops_speedup']:.2f}x | {loose['accuracy']:.4f}, "
+            f"{loose['flops_speedup']:.2f}x | {oracle['flops_speedup']:.2f}x |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=PAIRS)
+    parser.add_argument("--output", default="benchmarks/results/protocol")
+    parser.add_argument("--data-home", default=None)
+    args = parser.parse_args()
+
+    os.makedirs(args.output, exist_ok=True)
+    reports = {}
+    for dataset in args.datasets:
+        for pair in args.pairs:
+            folder = os.path.join(args.output, f"{dataset}__{pair}")
+            report = run_protocol(
+                dataset=dataset,
+                output=folder,
+                data_home=args.data_home,
+                **PAIRS[pair],
+            )
+            reports[dataset, pair] = report
+            print(format_markdown(report), flush=True)
+    table = summary_table(reports)
+    machine = next(iter(reports.values()))["machine"]
+    versions = next(iter(reports.values()))["versions"]
+    with open(os.path.join(args.output, "SUMMARY.md"), "w") as fh:
+        fh.write("# E-LANG protocol summary (test split; thresholds chosen on dev)\n\n")
+        fh.write(table)
+        fh.write(
+            f"\nMachine: {machine['platform']}, {machine['cpu_count']} CPUs, device "
+            f"{machine['device']}; torch {versions['torch']}, transformers "
+            f"{versions['transformers']}. Reproduce: "
+            "`python benchmarks/bench_protocol.py`.\n"
+        )
+    with open(os.path.join(args.output, "summary.json"), "w") as fh:
+        json.dump({f"{d}__{p}": r for (d, p), r in reports.items()}, fh, indent=2)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
