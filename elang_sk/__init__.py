@@ -26,6 +26,7 @@ from elang_sk._threshold import ThresholdSelector
 
 _LAZY = {
     "TransformerClassifier": "elang_sk._transformers",
+    "JointSeq2Seq": "elang_sk._seq2seq",
     "TradeoffDisplay": "elang_sk._plotting",
     "ScoreDistributionDisplay": "elang_sk._plotting",
 }
@@ -37,6 +38,7 @@ __all__ = [
     "EnergyScore",
     "EntropyScore",
     "JointClassifier",
+    "JointSeq2Seq",
     "OutputCache",
     "RandomScore",
     "ScoreDistributionDisplay",

@@ -1,0 +1,342 @@
+"""JointSeq2Seq on tiny T5 models built from configs (no network)."""
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("sacrebleu")
+
+from sklearn.base import clone  # noqa: E402
+from tokenizers import Tokenizer, models, pre_tokenizers  # noqa: E402
+
+from elang_sk import EnergyRouter, EntropyScore, OutputCache  # noqa: E402
+from elang_sk._seq2seq import JointSeq2Seq, corpus_quality  # noqa: E402
+
+WORDS = ["<pad>", "</s>", "<unk>"] + [f"w{i}" for i in range(12)]
+
+
+def make_tokenizer(words=WORDS):
+    backend = Tokenizer(
+        models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>")
+    )
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
+    )
+
+
+def make_t5(d_model=32, seed=0, vocab_size=len(WORDS)):
+    torch.manual_seed(seed)
+    config = transformers.T5Config(
+        vocab_size=vocab_size,
+        d_model=d_model,
+        d_ff=2 * d_model,
+        d_kv=8,
+        num_layers=2,
+        num_heads=2,
+        pad_token_id=0,
+        eos_token_id=1,
+        decoder_start_token_id=0,
+    )
+    return transformers.T5ForConditionalGeneration(config).eval()
+
+
+def make_pairs(n, seed=0):
+    """Sources of 2-5 words; the reference maps w_i to w_(i+1) mod 12."""
+    rng = np.random.default_rng(seed)
+    X, Y = [], []
+    for _ in range(n):
+        words = rng.integers(0, 12, rng.integers(2, 6))
+        X.append(" ".join(f"w{i}" for i in words))
+        Y.append(" ".join(f"w{(i + 1) % 12}" for i in words))
+    return X, Y
+
+
+class CountingGenerate:
+    """Wraps a model's generate to record how many rows it was given."""
+
+    def __init__(self, model):
+        self.rows = 0
+        self.original = model.generate
+        model.generate = self
+
+    def __call__(self, input_ids=None, **kwargs):
+        self.rows += input_ids.shape[0]
+        return self.original(input_ids=input_ids, **kwargs)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models run faster on one thread, above all on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return make_tokenizer()
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    return make_pairs(40)
+
+
+def make_joint(tok, **params):
+    params = {
+        "tokenizer": tok,
+        "head_positions": 6,
+        "head_epochs": 3,
+        "cv": 2,
+        "costs": {"swift": 1.0, "super": 10.0, "router": 0.2},
+        "generation_kwargs": {"max_new_tokens": 6},
+        **params,
+    }
+    return JointSeq2Seq(make_t5(16, 0), make_t5(32, 1), **params)
+
+
+@pytest.fixture(scope="module")
+def fitted(tok, pairs):
+    return make_joint(tok).fit(*pairs)
+
+
+def test_head_logits_have_positions_by_vocab_shape(fitted, pairs):
+    """The head gives (n, M, V) logits, a mask with >= 1 position, finite scores."""
+    X, _ = pairs
+    logits, mask = fitted.head_logits(X[:7])
+    assert logits.shape == (7, 6, len(WORDS))
+    assert mask.shape == (7, 6) and mask.any(axis=1).all()
+    scores = fitted.routing_scores(X[:7])
+    assert scores.shape == (7,) and np.all(np.isfinite(scores))
+    assert fitted.calibration_.scores.shape == (len(X),)
+
+
+def test_head_training_lowers_the_loss(tok, pairs):
+    """More epochs fit the reference tokens better (the head learns)."""
+    X, Y = pairs
+    targets = make_joint(tok).fit(X, Y)._targets(Y)
+    accuracies = []
+    for epochs in (1, 40):
+        joint = make_joint(tok, head_epochs=epochs, cv=None).fit(X, Y)
+        logits, _ = joint.head_logits(X)
+        valid = targets != -100
+        accuracies.append(np.mean(logits.argmax(-1)[valid] == targets[valid]))
+    assert accuracies[1] > accuracies[0] + 0.1
+
+
+def test_each_model_decodes_only_its_rows(tok, pairs):
+    """predict runs the Swift's generate on kept rows, the Super's on the rest."""
+    X, Y = pairs
+    joint = make_joint(tok).fit(X, Y)
+    keep = joint.routing_scores(X) >= np.median(joint.routing_scores(X))
+    joint.set_params(threshold=float(np.median(joint.routing_scores(X))))
+    swift = CountingGenerate(joint.swift_model_)
+    super_ = CountingGenerate(joint.super_model_)
+    out = joint.predict(X)
+    assert swift.rows == keep.sum() and super_.rows == (~keep).sum()
+    assert 0 < swift.rows < len(X)
+    alone = joint.calibration_
+    np.testing.assert_array_equal(out[keep], alone.swift_outputs[keep])
+    np.testing.assert_array_equal(out[~keep], alone.super_outputs[~keep])
+
+
+def test_infinite_thresholds_serve_each_model(fitted, pairs):
+    """threshold=-inf serves the Swift's outputs, +inf the Super's."""
+    X, _ = pairs
+    joint = clone(fitted).fit(*pairs)
+    np.testing.assert_array_equal(
+        joint.set_params(threshold=-np.inf).predict(X),
+        fitted.calibration_.swift_outputs,
+    )
+    np.testing.assert_array_equal(
+        joint.set_params(threshold=np.inf).predict(X), fitted.calibration_.super_outputs
+    )
+    assert set(joint.served_by(X)) == {"super"}
+
+
+def test_threshold_knob_needs_no_refit(fitted, pairs):
+    """set_params(threshold=...) changes threshold_ and routing without refitting."""
+    X, _ = pairs
+    joint = clone(fitted).fit(*pairs)
+    head = joint.head_
+    scores = joint.routing_scores(X)
+    t = float(np.quantile(scores, 0.3))
+    joint.set_params(threshold=t)
+    assert joint.threshold_ == t and joint.head_ is head
+    np.testing.assert_array_equal(joint.served_by(X) == "swift", scores >= t)
+    joint.set_params(threshold="swift_ratio")
+    with pytest.raises(ValueError, match="needs a target"):
+        _ = joint.threshold_
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"router": "energy", "routing_source": "decoder"},
+        {"router": "softmax"},
+        {"router": EntropyScore(), "aggregate": "min"},
+        {"router": "random"},
+        {"router": EnergyRouter(score="energy"), "aggregate": 0.25},
+    ],
+)
+def test_every_score_routes(tok, pairs, params):
+    """Energy (head and decoder), softmax, entropy and random scores all route."""
+    X, Y = pairs
+    joint = make_joint(tok, **params).fit(X, Y)
+    scores = joint.routing_scores(X)
+    assert scores.shape == (len(X),) and np.all(np.isfinite(scores))
+    assert joint.predict(X[:5]).shape == (5,)
+    assert joint.curve_.accuracy.shape == joint.curve_.thresholds.shape
+    if params.get("aggregate") is not None:
+        assert joint.score_.aggregate == params["aggregate"]
+
+
+def test_decoder_source_decodes_every_input_with_the_swift(tok, pairs):
+    """routing_source='decoder' makes the Swift decode every input."""
+    X, Y = pairs
+    joint = make_joint(tok, routing_source="decoder").fit(X, Y)
+    assert joint.head_ is None
+    swift = CountingGenerate(joint.swift_model_)
+    joint.set_params(threshold=np.inf).predict(X)
+    assert swift.rows == len(X)
+
+
+def test_flops_count_encoder_head_and_decoding(tok, pairs):
+    """FLOP costs follow eq. 17: router < Swift, and grow with the lengths."""
+    X, Y = pairs
+    joint = make_joint(tok, costs="flops", cv=None).fit(X[:12], Y[:12])
+    assert joint.costs_.unit == "FLOPs"
+    cal = joint.calibration_
+    assert np.all(cal.router_cost < cal.swift_cost)
+    flops = joint.flops(["w1", "w1 w2 w3 w4 w5"], ["w1", "w1 w2 w3"])
+    assert flops.swift_encoder[1] > flops.swift_encoder[0] > 0
+    assert flops.swift_decoder[1] > flops.swift_decoder[0] > 0
+    assert np.all(flops.super_decoder == 0) and np.all(flops.head > 0)
+    report = joint.set_params(threshold=np.inf).routing_report(X[:4], Y[:4])
+    super_only = joint.flops(X[:4], None, report.y_pred)
+    expected = np.mean(
+        super_only.swift_encoder
+        + super_only.head
+        + super_only.super_encoder
+        + super_only.super_decoder
+    )
+    assert report.cost_per_input == pytest.approx(expected)
+
+
+def test_curve_uses_quality_and_crossing_uses_right_split(fitted):
+    """curve_ accuracy is mean sentence chrF; swift_right compares qualities."""
+    cal = fitted.calibration_
+    assert fitted.curve_.accuracy[0] == pytest.approx(cal.super_quality.mean())
+    assert fitted.curve_.accuracy[-1] == pytest.approx(cal.swift_quality.mean())
+    np.testing.assert_array_equal(
+        cal.swift_right, cal.swift_quality >= cal.super_quality
+    )
+    assert np.isfinite(fitted.threshold_) or np.isinf(fitted.threshold_)
+
+
+def test_score_and_report_use_the_metric(fitted, pairs):
+    """score is corpus BLEU of the joint output; routing_report agrees."""
+    X, Y = pairs
+    pred = fitted.predict(X)
+    assert fitted.score(X, Y) == pytest.approx(corpus_quality(pred, Y, "bleu"))
+    report = fitted.routing_report(X, Y)
+    assert report.n_swift + report.n_super == len(X)
+    assert report.quality == pytest.approx(corpus_quality(pred, Y, "bleu"))
+    assert corpus_quality(["w1 w2"], ["w1 w2"], "exact_match") == 1.0
+
+
+def test_memory_caches_generation(tok, pairs, tmp_path):
+    """With memory, a refit reads encoder states and outputs from the cache."""
+    X, Y = pairs
+    joint = make_joint(tok, memory=OutputCache(tmp_path)).fit(X, Y)
+    swift = CountingGenerate(joint.swift_model_)
+    super_ = CountingGenerate(joint.super_model_)
+    joint.fit(X, Y)
+    assert swift.rows == 0 and super_.rows == 0
+    np.testing.assert_array_equal(joint.predict(X), joint.predict(X))
+
+
+def test_clone_keeps_models_by_reference(fitted):
+    """clone shares the pre-trained models and tokenizers, never copies them."""
+    copy = clone(fitted)
+    assert copy.swift_model is fitted.swift_model
+    assert copy.tokenizer is fitted.tokenizer
+    assert "T5ForConditionalGeneration" in repr(copy)
+
+
+def test_bad_texts_raise(tok, pairs):
+    """Empty strings, a single string and X/Y length mismatches are refused."""
+    X, Y = pairs
+    joint = make_joint(tok)
+    with pytest.raises(ValueError, match=r"X\[1\] is an empty string"):
+        joint.fit([X[0], "  "] + X[2:], Y)
+    with pytest.raises(ValueError, match=r"Y\[0\] is an empty string"):
+        joint.fit(X, [""] + Y[1:])
+    with pytest.raises(ValueError, match="different lengths"):
+        joint.fit(X, Y[:-1])
+    with pytest.raises(TypeError, match="single string"):
+        joint.fit("w1 w2", Y)
+    with pytest.raises(TypeError, match="only texts"):
+        joint.fit([1, 2], ["w1", "w2"])
+
+
+def test_non_encoder_decoder_models_raise(tok, pairs):
+    """A decoder-only Swift or Super is refused with a clear message."""
+    config = transformers.GPT2Config(
+        vocab_size=len(WORDS), n_embd=16, n_layer=1, n_head=2
+    )
+    gpt = transformers.GPT2LMHeadModel(config)
+    with pytest.raises(ValueError, match="swift_model must be an encoder-decoder"):
+        JointSeq2Seq(gpt, make_t5(), tokenizer=tok).fit(*pairs)
+    with pytest.raises(ValueError, match="super_model must be an encoder-decoder"):
+        JointSeq2Seq(make_t5(), gpt, tokenizer=tok).fit(*pairs)
+
+
+def test_mismatched_tokenizers_raise(tok, pairs):
+    """A tokenizer larger than its model's vocabulary is refused."""
+    big = make_tokenizer(WORDS + [f"extra{i}" for i in range(20)])
+    with pytest.raises(ValueError, match="super tokenizer does not match"):
+        JointSeq2Seq(make_t5(), make_t5(), tokenizer=tok, super_tokenizer=big).fit(
+            *pairs
+        )
+    with pytest.raises(ValueError, match="swift tokenizer does not match"):
+        JointSeq2Seq(make_t5(), make_t5(), tokenizer=big).fit(*pairs)
+    with pytest.raises(ValueError, match="tokenizer must be given"):
+        JointSeq2Seq(make_t5(), make_t5()).fit(*pairs)
+
+
+def test_bad_params_raise(tok, pairs):
+    """Invalid costs and unfitted use give clear errors."""
+    with pytest.raises(ValueError, match="needs the keys 'swift' and 'super'"):
+        make_joint(tok, costs={"swift": 1.0}).fit(*pairs)
+    with pytest.raises(ValueError, match="routing_source"):
+        make_joint(tok, routing_source="encoder").fit(*pairs)
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        make_joint(tok).predict(["w1"])
+    joint = make_joint(tok, routing_source="decoder").fit(*pairs)
+    with pytest.raises(ValueError, match="has no energy head"):
+        joint.head_logits(["w1"])
+
+
+def test_sklearn_api_checks_that_apply(tok):
+    """The data-free common checks pass (the others skip string-only input)."""
+    from sklearn.utils.estimator_checks import (
+        check_get_params_invariance,
+        check_no_attributes_set_in_init,
+        check_parameters_default_constructible,
+        check_set_params,
+    )
+
+    joint = make_joint(tok)
+    for check in (
+        check_no_attributes_set_in_init,
+        check_get_params_invariance,
+        check_set_params,
+        check_parameters_default_constructible,
+    ):
+        check("JointSeq2Seq", joint)
