@@ -273,7 +273,10 @@ def main(argv=None):
             common["super_tokenizer"] = joint.super_tokenizer_
         joint.set_params(threshold="crossing")
         scores = joint.routing_scores(src_test)
-        if joint.routing_source == "decoder":
+        if name == "random":  # random routing runs no model to score
+            router = np.zeros(len(X_test))
+            swift_part = flops.swift_encoder + flops.swift_decoder
+        elif joint.routing_source == "decoder":
             router = flops.swift_encoder + flops.swift_decoder
             swift_part = np.zeros(len(X_test))
         else:
