@@ -30,6 +30,7 @@ from elang_sk._outputs import ModelRunner, as_logits, is_fitted, logit_source
 from elang_sk._router import EnergyRouter
 from elang_sk._scores import SCORES, get_score
 from elang_sk._threshold import STRATEGIES, ThresholdSelector
+from elang_sk._validation import check_texts
 from elang_sk.metrics import joint_cost, tradeoff_curve
 
 _SUB_ESTIMATORS = ("swift_estimator", "super_estimator")
@@ -436,27 +437,11 @@ class JointClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
                 dtype=None,
                 ensure_all_finite=not allow_nan,
             )
-        if isinstance(X, str | bytes):
-            raise TypeError(
-                "X must be a sequence of texts, got a single string. Wrap it in a "
-                "list: predict([text])."
-            )
-        if not hasattr(X, "__len__") or not hasattr(X, "__getitem__"):
-            raise TypeError(
-                f"X must be a sequence of texts (list, array or Series), got "
-                f"{type(X).__name__}."
-            )
-        values = X.tolist() if hasattr(X, "tolist") else list(X)
-        if len(values) == 0:
-            raise ValueError("X is empty: at least one text is needed, got 0 inputs.")
-        for i, value in enumerate(values):
-            if not isinstance(value, str):
-                raise TypeError(
-                    f"X must contain only texts (str): the Swift takes raw text, but "
-                    f"X[{i}] is {type(value).__name__} ({value!r:.40}). Convert the "
-                    "inputs to str, or use sub-models that take numeric features."
-                )
-        return values
+        return check_texts(
+            X,
+            hint=" The Swift takes raw text: convert the inputs to str, or use "
+            "sub-models that take numeric features.",
+        )
 
     def _check_y(self, X, y):
         y = column_or_1d(y, warn=True)

@@ -15,6 +15,7 @@ from elang_sk._cache import OutputCache, hash_inputs, resolve_cache, timed_compu
 from elang_sk._router import EnergyRouter
 from elang_sk._scores import SCORES, BaseScore, get_score
 from elang_sk._threshold import STRATEGIES, ThresholdSelector
+from elang_sk._validation import check_texts
 from elang_sk.metrics import joint_cost, tradeoff_curve
 
 _MODELS = ("swift_model", "super_model")
@@ -299,8 +300,8 @@ class JointSeq2Seq(MetaEstimatorMixin, BaseEstimator):
             The fitted joint model.
         """
         _check_costs(self.costs)
-        X = _check_texts(X, "X")
-        Y = _check_texts(Y, "Y")
+        X = check_texts(X, "X", allow_empty_strings=False)
+        Y = check_texts(Y, "Y", allow_empty_strings=False)
         if len(X) != len(Y):
             raise ValueError(
                 f"X and Y have different lengths: {len(X)} sources and {len(Y)} "
@@ -551,7 +552,7 @@ class JointSeq2Seq(MetaEstimatorMixin, BaseEstimator):
         )
 
         check_is_fitted(self, "swift_model_")
-        X = _check_texts(X, "X")
+        X = check_texts(X, "X", allow_empty_strings=False)
         memo = self.__dict__.setdefault("_flop_models", {})
         out = Bunch()
         for role, model, tok, outputs in (
@@ -635,7 +636,7 @@ class JointSeq2Seq(MetaEstimatorMixin, BaseEstimator):
 
     def _serve(self, X):
         check_is_fitted(self)
-        X = _check_texts(X, "X")
+        X = check_texts(X, "X", allow_empty_strings=False)
         run = self._runs(X)
         scores = self._routing(run)
         keep = scores >= self.threshold_
@@ -682,7 +683,7 @@ class JointSeq2Seq(MetaEstimatorMixin, BaseEstimator):
             Higher means the input fits the Swift better.
         """
         check_is_fitted(self)
-        return self._routing(self._runs(_check_texts(X, "X")))
+        return self._routing(self._runs(check_texts(X, "X", allow_empty_strings=False)))
 
     def served_by(self, X):
         """Which model serves each input (runs no decoder with the head).
@@ -725,7 +726,9 @@ class JointSeq2Seq(MetaEstimatorMixin, BaseEstimator):
                 f"{self.score_!r}. Use routing_source='head' with a score that "
                 "reads logits."
             )
-        states, lengths, _ = self._runs(_check_texts(X, "X")).states()
+        states, lengths, _ = self._runs(
+            check_texts(X, "X", allow_empty_strings=False)
+        ).states()
         logits, masks = [], []
 
         def consume(rows, batch_logits, mask):
@@ -1010,36 +1013,8 @@ class _Runs:
 # -- validation and metrics ------------------------------------------------------
 
 
-def _check_texts(X, name):
-    if isinstance(X, str | bytes):
-        raise TypeError(
-            f"{name} must be a sequence of texts, got a single string. Wrap it in "
-            "a list: [text]."
-        )
-    if not hasattr(X, "__len__") or not hasattr(X, "__getitem__"):
-        raise TypeError(
-            f"{name} must be a sequence of texts (list, array or Series), got "
-            f"{type(X).__name__}."
-        )
-    values = X.tolist() if hasattr(X, "tolist") else list(X)
-    if len(values) == 0:
-        raise ValueError(f"{name} is empty: at least one text is needed.")
-    for i, value in enumerate(values):
-        if not isinstance(value, str):
-            raise TypeError(
-                f"{name} must contain only texts (str); {name}[{i}] is "
-                f"{type(value).__name__} ({value!r:.40})."
-            )
-        if not value.strip():
-            raise ValueError(
-                f"{name}[{i}] is an empty string: there is nothing to translate "
-                "or compare. Drop empty texts before calling."
-            )
-    return values
-
-
 def _check_pairs(Y_pred, Y):
-    Y = _check_texts(Y, "Y")
+    Y = check_texts(Y, "Y", allow_empty_strings=False)
     if len(Y) != len(Y_pred):
         raise ValueError(
             f"X and Y have different lengths: {len(Y_pred)} sources and {len(Y)} "

@@ -36,6 +36,7 @@ from elang_sk._torch_utils import (
     resolve_dtype,
     run_batches,
 )
+from elang_sk._validation import check_texts
 
 _TASKS = ("sequence-classification", "encoder", "seq2seq")
 _METHODS = ("predict", "predict_proba", "predict_logits", "transform")
@@ -291,7 +292,7 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         self : TransformerClassifier
             The fitted classifier.
         """
-        X = _check_texts(X)
+        X = check_texts(X)
         y = np.asarray(y)
         if y.ndim != 1 or len(y) != len(X):
             raise ValueError(
@@ -655,7 +656,7 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
             Mean or first-token pooled features, float32.
         """
         check_is_fitted(self)
-        return self._transform(_check_texts(X))
+        return self._transform(check_texts(X))
 
     def predict_logits(self, X):
         """Raw per-class logits, one column per class of ``classes_``.
@@ -673,7 +674,7 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
             logits of the label words (``"seq2seq"``).
         """
         check_is_fitted(self)
-        X = _check_texts(X)
+        X = check_texts(X)
         if self.task_ == "encoder":
             features = self._transform(X).astype(np.float64)
             return features @ self.coef_.T + self.intercept_
@@ -755,7 +756,7 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         if method not in _METHODS:
             raise ValueError(f"method must be one of {_METHODS}; got {method!r}.")
-        X = _check_texts(X)
+        X = check_texts(X)
         kind = "transform" if method == "transform" else "predict"
         forward = self._features_tensor if kind == "transform" else self._logits_tensor
         encodings, lengths = self._tokenize(X)
@@ -877,31 +878,6 @@ def _lookup(mapping, cls):
         f"label_words has no entry for class {cls!r}; it must name every class of "
         f"y. Got keys {list(mapping)}."
     )
-
-
-def _check_texts(X):
-    """Validate that ``X`` is a non-empty sequence of str; return it as a list."""
-    if isinstance(X, str):
-        raise TypeError(
-            "X must be a sequence of str, got a single str; wrap it in a list."
-        )
-    if isinstance(X, np.ndarray) and X.ndim != 1:
-        raise TypeError(f"X must be a 1-d sequence of str; got an array of {X.shape}.")
-    try:
-        texts = list(X)
-    except TypeError:
-        raise TypeError(
-            f"X must be a sequence of str; got {type(X).__name__}."
-        ) from None
-    if not texts:
-        raise ValueError("X is empty: at least one text is needed.")
-    for i, text in enumerate(texts):
-        if not isinstance(text, str):
-            raise TypeError(
-                f"X must contain only str; X[{i}] is {text!r} of type "
-                f"{type(text).__name__}."
-            )
-    return texts
 
 
 def _tokenizer_digest(tokenizer):

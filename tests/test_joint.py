@@ -254,7 +254,7 @@ def test_bad_inputs_get_clear_errors(texts, text_models):
     y_bad[0] = "sarcastic"
     with pytest.raises(ValueError, match=r"labels \['sarcastic'\] that neither"):
         clf.fit(X_dev, y_bad)
-    with pytest.raises(TypeError, match=r"X\[1\] is float"):
+    with pytest.raises(TypeError, match=r"X\[1\] is 3.5 of type float"):
         clf.fit(["fine", 3.5], ["positive", "negative"])
     fitted = clf.fit(X_dev, y_dev)
     with pytest.raises(TypeError, match="single string"):
@@ -305,4 +305,6 @@ def test_every_score_is_interchangeable(texts, text_models, score):
     clf = JointClassifier(swift, super_, router=score, threshold="match_super")
     report = clf.fit(X_dev, y_dev).routing_report(X_test, y_test)
     assert report.n_samples == len(X_test)
-    assert np.isfinite(clf.threshold_)
+    # match_super may keep nothing (inf) when no cheaper point matches the Super.
+    assert clf.threshold_ in clf.curve_.thresholds
+    assert report.accuracy >= swift.score(X_test, y_test) - 0.05
