@@ -122,7 +122,7 @@ def run_protocol(
     device="auto",
     batch_size=32,
     max_length=128,
-    time_sample=256,
+    time_sample=128,
     data_home=None,
     output=None,
     plots=True,
@@ -149,7 +149,7 @@ def run_protocol(
         Where the models run.
     batch_size, max_length : int
         Inference settings of both models.
-    time_sample : int, default=256
+    time_sample : int, default=128
         Number of test inputs timed with fresh (uncached) forward passes.
     data_home : str, default=None
         Data home for datasets, models and the output cache.
@@ -170,6 +170,10 @@ def run_protocol(
     from elang_sk.datasets import get_data_home, load_dataset
 
     started = time.perf_counter()
+    if quiet:
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
     home = get_data_home(data_home)
     cache = os.path.join(home, "cache")
     splits = {
