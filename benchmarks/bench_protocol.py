@@ -13,7 +13,8 @@ Usage::
 
 Pairs: ``l6-mpnet`` (all-MiniLM-L6-v2 Swift, all-mpnet-base-v2 Super, frozen
 encoders with linear heads) and ``l6distill-mpnet`` (the same Swift, its head
-distilled from the Super's soft labels: paper Table 3).
+distilled from the Super's soft labels: paper Table 3), and ``l3-mpnet``
+(paraphrase-MiniLM-L3-v2, converted from its ONNX file, as the Swift).
 """
 
 import argparse
@@ -26,6 +27,9 @@ PAIRS = {
     "l6-mpnet": dict(swift_model="all-MiniLM-L6-v2", super_model="all-mpnet-base-v2"),
     "l6distill-mpnet": dict(
         swift_model="all-MiniLM-L6-v2", super_model="all-mpnet-base-v2", distill=True
+    ),
+    "l3-mpnet": dict(
+        swift_model="paraphrase-MiniLM-L3-v2", super_model="all-mpnet-base-v2"
     ),
 }
 DATASETS = ("movie_snippets", "trec", "sms_spam", "uci_sentences", "bbc_news")
@@ -58,8 +62,13 @@ def summary_table(reports):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
-    parser.add_argument("--pairs", nargs="+", default=list(PAIRS), choices=PAIRS)
+    parser.add_argument(
+        "--pairs", nargs="+", default=["l6-mpnet", "l6distill-mpnet"], choices=PAIRS
+    )
     parser.add_argument("--output", default="benchmarks/results/protocol")
+    parser.add_argument(
+        "--summary", default="SUMMARY.md", help="name of the summary table file"
+    )
     parser.add_argument("--data-home", default=None)
     args = parser.parse_args()
 
@@ -79,7 +88,7 @@ def main():
     table = summary_table(reports)
     machine = next(iter(reports.values()))["machine"]
     versions = next(iter(reports.values()))["versions"]
-    with open(os.path.join(args.output, "SUMMARY.md"), "w") as fh:
+    with open(os.path.join(args.output, args.summary), "w") as fh:
         fh.write("# E-LANG protocol summary (test split; thresholds chosen on dev)\n\n")
         fh.write(table)
         fh.write(
@@ -88,7 +97,8 @@ def main():
             f"{versions['transformers']}. Reproduce: "
             "`python benchmarks/bench_protocol.py`.\n"
         )
-    with open(os.path.join(args.output, "summary.json"), "w") as fh:
+    stem = os.path.splitext(args.summary)[0].lower()
+    with open(os.path.join(args.output, f"{stem}.json"), "w") as fh:
         json.dump({f"{d}__{p}": r for (d, p), r in reports.items()}, fh, indent=2)
     print(table)
 
