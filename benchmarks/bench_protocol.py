@@ -59,6 +59,52 @@ def summary_table(reports):
     return "\n".join(lines) + "\n"
 
 
+def score_table(reports):
+    """Energy against the baselines: accuracy and FLOPs speed-up per strategy."""
+    scores = ("energy", "softmax", "entropy", "random")
+    strategies = ("crossing", "match_super tol=0.005")
+    header = " | ".join(
+        f"{s} ({t.replace('match_super ', '')})" for t in strategies for s in scores
+    )
+    lines = [
+        f"| dataset | pair | {header} |",
+        "|---|---|" + "---|" * (len(scores) * len(strategies)),
+    ]
+    for (dataset, pair), report in reports.items():
+        rows = {(r["model"], r["strategy"]): r for r in report["ablation"]}
+        cells = []
+        for strategy in strategies:
+            for score in scores:
+                r = rows[(score, strategy)]
+                cells.append(f"{r['accuracy']:.4f}, {r['flops_speedup']:.2f}x")
+        lines.append(f"| {dataset} | {pair} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(reports, output, summary):
+    """Write the summary tables (Markdown) and all reports (JSON)."""
+    first = next(iter(reports.values()))
+    machine, versions = first["machine"], first["versions"]
+    with open(os.path.join(output, summary), "w") as fh:
+        fh.write("# E-LANG protocol summary (test split; thresholds chosen on dev)\n\n")
+        fh.write(summary_table(reports))
+        fh.write(
+            "\n## Routing scores compared (accuracy, FLOPs speed-up)\n\n"
+            "`crossing` is the paper's rule; `tol=0.005` is the cheapest threshold "
+            "within half a point of the Super's dev accuracy.\n\n"
+        )
+        fh.write(score_table(reports))
+        fh.write(
+            f"\nMachine: {machine['platform']}, {machine['cpu_count']} CPUs, device "
+            f"{machine['device']}; torch {versions['torch']}, transformers "
+            f"{versions['transformers']}. Reproduce: "
+            "`python benchmarks/bench_protocol.py`.\n"
+        )
+    stem = os.path.splitext(summary)[0].lower()
+    with open(os.path.join(output, f"{stem}.json"), "w") as fh:
+        json.dump({f"{d}__{p}": r for (d, p), r in reports.items()}, fh, indent=2)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
@@ -70,7 +116,18 @@ def main():
         "--summary", default="SUMMARY.md", help="name of the summary table file"
     )
     parser.add_argument("--data-home", default=None)
+    parser.add_argument(
+        "--from-json",
+        default=None,
+        help="re-render the summary from a saved summary JSON, running nothing",
+    )
     args = parser.parse_args()
+    if args.from_json:
+        with open(args.from_json) as fh:
+            saved = json.load(fh)
+        reports = {tuple(key.split("__")): report for key, report in saved.items()}
+        write_summary(reports, args.output, args.summary)
+        return
 
     os.makedirs(args.output, exist_ok=True)
     reports = {}
@@ -85,21 +142,8 @@ def main():
             )
             reports[dataset, pair] = report
             print(format_markdown(report), flush=True)
-    table = summary_table(reports)
-    machine = next(iter(reports.values()))["machine"]
-    versions = next(iter(reports.values()))["versions"]
-    with open(os.path.join(args.output, args.summary), "w") as fh:
-        fh.write("# E-LANG protocol summary (test split; thresholds chosen on dev)\n\n")
-        fh.write(table)
-        fh.write(
-            f"\nMachine: {machine['platform']}, {machine['cpu_count']} CPUs, device "
-            f"{machine['device']}; torch {versions['torch']}, transformers "
-            f"{versions['transformers']}. Reproduce: "
-            "`python benchmarks/bench_protocol.py`.\n"
-        )
-    stem = os.path.splitext(args.summary)[0].lower()
-    with open(os.path.join(args.output, f"{stem}.json"), "w") as fh:
-        json.dump({f"{d}__{p}": r for (d, p), r in reports.items()}, fh, indent=2)
+    write_summary(reports, args.output, args.summary)
+    table = summary_table(reports) + "\n" + score_table(reports)
     print(table)
 
 
