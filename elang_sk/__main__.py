@@ -78,6 +78,11 @@ def _parser():
     )
     run.add_argument("--no-plots", action="store_true")
     run.add_argument("--quiet", action="store_true", help="no progress messages")
+    run.add_argument(
+        "--retime",
+        action="store_true",
+        help="measure the timings again instead of reusing stored ones",
+    )
     commands.add_parser("list", help="list the datasets and pretrained models")
     return parser
 
@@ -121,6 +126,7 @@ def main(argv=None):
             output=args.output,
             plots=not args.no_plots,
             quiet=args.quiet,
+            retime=args.retime,
         )
     except (OSError, ValueError, ImportError) as exc:
         print(f"elang-sk: error: {exc}", file=sys.stderr)

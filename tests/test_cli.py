@@ -120,3 +120,21 @@ def test_list_and_help(capsys):
     assert cli.main(["list"]) == 0
     assert "movie_snippets" in capsys.readouterr().out
     assert cli.main([]) == 2
+
+
+def test_timings_are_stored_and_reused(tmp_path):
+    """A rerun reuses a stored timing; retime measures again."""
+    from elang_sk._protocol import _Timings
+
+    calls = []
+
+    def measure():
+        calls.append(1)
+        return 0.5 * len(calls)
+
+    path = tmp_path / "cache" / "timings.json"
+    assert _Timings(str(path)).get(("predict", "model-a"), measure) == 0.5
+    assert _Timings(str(path)).get(("predict", "model-a"), measure) == 0.5
+    assert _Timings(str(path)).get(("predict", "model-b"), measure) == 1.0
+    assert _Timings(str(path), retime=True).get(("predict", "model-a"), measure) == 1.5
+    assert len(calls) == 3
