@@ -29,7 +29,12 @@ from elang_sk._cache import OutputCache, _subset, hash_inputs, resolve_cache
 from elang_sk._outputs import ModelRunner, as_logits, is_fitted, logit_source
 from elang_sk._router import EnergyRouter
 from elang_sk._scores import SCORES, get_score
-from elang_sk._threshold import STRATEGIES, ThresholdSelector
+from elang_sk._threshold import (
+    STRATEGIES,
+    ServingThresholdMixin,
+    ThresholdSelector,
+    as_selector,
+)
 from elang_sk._validation import check_texts
 from elang_sk.metrics import joint_cost, tradeoff_curve
 
@@ -44,7 +49,9 @@ def _both_have(method):
     return check
 
 
-class JointClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
+class JointClassifier(
+    ServingThresholdMixin, ClassifierMixin, MetaEstimatorMixin, BaseEstimator
+):
     """E-LANG joint inference: a Swift classifier first, the Super when in doubt.
 
     Every input is scored by the router on the Swift's outputs. Inputs with
@@ -457,21 +464,10 @@ class JointClassifier(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     # -- serving ----------------------------------------------------------------
 
     @property
-    def threshold_(self):
-        check_is_fitted(self)
-        if isinstance(self.threshold, Real):
-            return float(self.threshold)
-        return self.threshold_selection_.threshold
-
-    @property
     def threshold_selection_(self):
         """The :meth:`ThresholdSelector.select` result behind ``threshold_``."""
         check_is_fitted(self)
-        selector = self.threshold
-        if isinstance(selector, Real):
-            selector = ThresholdSelector()
-        elif isinstance(selector, str):
-            selector = ThresholdSelector(selector)
+        selector = as_selector(self.threshold)
         cal = self.calibration_
         return selector.select(
             cal.scores,

@@ -14,7 +14,12 @@ from sklearn.utils.validation import check_is_fitted
 from elang_sk._cache import OutputCache, hash_inputs, resolve_cache, timed_compute
 from elang_sk._router import EnergyRouter
 from elang_sk._scores import SCORES, BaseScore, get_score
-from elang_sk._threshold import STRATEGIES, ThresholdSelector
+from elang_sk._threshold import (
+    STRATEGIES,
+    ServingThresholdMixin,
+    ThresholdSelector,
+    as_selector,
+)
 from elang_sk._validation import check_texts
 from elang_sk.metrics import joint_cost, tradeoff_curve
 
@@ -23,7 +28,7 @@ _COST_KEYS = {"swift", "super", "router"}
 _METRICS = ("bleu", "chrf", "exact_match")
 
 
-class JointSeq2Seq(MetaEstimatorMixin, BaseEstimator):
+class JointSeq2Seq(ServingThresholdMixin, MetaEstimatorMixin, BaseEstimator):
     """E-LANG for text-to-text: a Swift encoder-decoder first, the Super when in doubt.
 
     Every input is encoded by the Swift's encoder, and a small **sequence
@@ -594,35 +599,14 @@ class JointSeq2Seq(MetaEstimatorMixin, BaseEstimator):
     # -- serving ----------------------------------------------------------------
 
     @property
-    def threshold_(self):
-        check_is_fitted(self)
-        if isinstance(self.threshold, Real):
-            return float(self.threshold)
-        return self.threshold_selection_.threshold
-
-    @property
     def threshold_selection_(self):
         """How ``threshold_`` was chosen: a :meth:`ThresholdSelector.select` Bunch."""
         check_is_fitted(self)
-        selector = self.threshold
-        if isinstance(selector, Real):
-            selector = ThresholdSelector()
-        elif isinstance(selector, str):
-            selector = ThresholdSelector(selector)
         cal = self.calibration_
-        if selector.strategy == "crossing":
-            result = selector.select(cal.scores, cal.swift_right)
-            result.curve = self.curve_
-            return result
-        # The curve strategies read quality (mean sentence chrF), not the
-        # right/wrong split: select() would cast the qualities to bool.
-        selector._validate_params()
-        threshold = float(selector._from_curve(cal.scores, self.curve_))
-        return Bunch(
-            threshold=threshold,
-            curve=self.curve_,
-            densities=None,
-            swift_ratio=float(np.mean(cal.scores >= threshold)),
+        # The curve holds per-input qualities (mean sentence chrF); crossing
+        # reads the right/wrong split.
+        return as_selector(self.threshold).select(
+            cal.scores, cal.swift_right, curve=self.curve_
         )
 
     def _routing(self, run):

@@ -7,7 +7,7 @@ from scipy.special import ndtr
 from sklearn.base import BaseEstimator
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import column_or_1d
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from elang_sk.metrics import tradeoff_curve
 
@@ -130,6 +130,7 @@ class ThresholdSelector(BaseEstimator):
         swift_cost=1.0,
         super_cost=1.0,
         router_cost=None,
+        curve=None,
     ):
         """Choose a threshold.
 
@@ -144,6 +145,10 @@ class ThresholdSelector(BaseEstimator):
             ``"budget"`` and ``"match_super"``, and for the curve.
         swift_cost, super_cost, router_cost : float or array-like
             Costs per input, see :func:`elang_sk.metrics.joint_cost`.
+        curve : Bunch, default=None
+            A trade-off curve computed beforehand (e.g. from per-input quality
+            scores rather than right/wrong); replaces the one computed from
+            ``super_correct`` and the costs.
 
         Returns
         -------
@@ -163,8 +168,7 @@ class ThresholdSelector(BaseEstimator):
                 f"scores and swift_correct have different lengths "
                 f"({scores.shape[0]} and {swift_correct.shape[0]})."
             )
-        curve = None
-        if super_correct is not None:
+        if curve is None and super_correct is not None:
             curve = tradeoff_curve(
                 scores,
                 swift_correct,
@@ -173,7 +177,7 @@ class ThresholdSelector(BaseEstimator):
                 super_cost=super_cost,
                 router_cost=router_cost,
             )
-        elif self.strategy in ("budget", "match_super"):
+        elif curve is None and self.strategy in ("budget", "match_super"):
             raise ValueError(
                 f"strategy={self.strategy!r} compares joint and Super accuracy and "
                 "needs super_correct; pass it, or use strategy='crossing'."
@@ -232,3 +236,31 @@ class ThresholdSelector(BaseEstimator):
         goal = curve.accuracy[0] - self.tol - 1e-12
         feasible = np.flatnonzero(curve.accuracy >= goal)
         return curve.thresholds[feasible[np.argmin(curve.cost[feasible])]]
+
+
+def as_selector(threshold):
+    """The :class:`ThresholdSelector` a ``threshold`` parameter stands for.
+
+    A strategy name becomes its selector; a number stands for itself as the
+    threshold, and the default selector only describes the calibration data.
+    """
+    if isinstance(threshold, ThresholdSelector):
+        return threshold
+    if isinstance(threshold, str):
+        return ThresholdSelector(threshold)
+    return ThresholdSelector()
+
+
+class ServingThresholdMixin:
+    """``threshold_``: the fixed threshold, or the one selected on calibration.
+
+    Read at prediction time, so that ``set_params(threshold=...)`` on a fitted
+    model takes effect at once. Classes define ``threshold_selection_``.
+    """
+
+    @property
+    def threshold_(self):
+        check_is_fitted(self)
+        if isinstance(self.threshold, Real):
+            return float(self.threshold)
+        return self.threshold_selection_.threshold

@@ -108,3 +108,18 @@ def test_strategy_requirements_are_checked():
         ThresholdSelector().select([], [])
     with pytest.raises(ValueError, match="strategy"):
         ThresholdSelector("median").select([0.1], [1])
+
+
+def test_a_precomputed_curve_replaces_the_computed_one():
+    """A quality curve given to select() is used as is by the curve strategies."""
+    from elang_sk.metrics import tradeoff_curve
+
+    scores = np.array([3.0, 2.0, 1.0, 0.0])
+    quality_swift = np.array([0.9, 0.8, 0.2, 0.1])
+    quality_super = np.array([0.9, 0.9, 0.9, 0.9])
+    curve = tradeoff_curve(scores, quality_swift, quality_super, super_cost=10.0)
+    selection = ThresholdSelector("match_super", tol=0.05).select(
+        scores, quality_swift >= quality_super, curve=curve
+    )
+    assert selection.curve is curve
+    assert selection.threshold == 2.0  # keeps the two good ones: 0.85 >= 0.85
