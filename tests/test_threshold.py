@@ -122,4 +122,4 @@ def test_a_precomputed_curve_replaces_the_computed_one():
         scores, quality_swift >= quality_super, curve=curve
     )
     assert selection.curve is curve
-    assert selection.threshold == 2.0  # keeps the two good ones: 0.85 >= 0.85
+    assert selection.threshold == 2.0  # keeps the two good ones: 0.875 >= 0.85
