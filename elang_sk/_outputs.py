@@ -16,7 +16,27 @@ from elang_sk._cache import _subset, timed_compute
 
 
 class EnergyLogitsWarning(UserWarning):
-    """The Swift's scores are not a full set of logits; see :class:`EnergyRouter`."""
+    """The Swift's scores are not a full set of logits; see :class:`EnergyRouter`.
+
+    Raised when the energy has to be read off a binary ``decision_function``
+    margin, under which it ranks inputs exactly like the softmax confidence.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.tree import DecisionTreeClassifier
+    >>> from elang_sk import EnergyLogitsWarning, JointClassifier
+    >>> X, y = make_classification(n_samples=200, random_state=0)
+    >>> swift = LogisticRegression().fit(X[:100], y[:100])
+    >>> big = DecisionTreeClassifier(random_state=0).fit(X[:100], y[:100])
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = JointClassifier(swift, big).fit(X[100:], y[100:])
+    >>> any(issubclass(w.category, EnergyLogitsWarning) for w in caught)
+    True
+    """
 
 
 def is_fitted(estimator):

@@ -91,6 +91,24 @@ class BaseScore(BaseEstimator):
     A score is a small stateless component: call it on logits to get one
     score per input. It is not an estimator (it has nothing to fit) but it has
     parameters, so it can be cloned and grid-searched like one.
+
+    Examples
+    --------
+    A custom score: the margin between the two largest logits.
+
+    >>> import numpy as np
+    >>> from elang_sk import BaseScore, EnergyRouter
+    >>> class MarginScore(BaseScore):
+    ...     def __init__(self, aggregate="mean"):
+    ...         self.aggregate = aggregate
+    ...     def _score_positions(self, logits):
+    ...         top2 = np.sort(logits, axis=-1)[..., -2:]
+    ...         return top2[..., 1] - top2[..., 0]
+    >>> logits = np.array([[3.0, 1.0, 0.0], [1.0, 0.9, 0.0]])
+    >>> MarginScore()(logits).round(2)
+    array([2. , 0.1])
+    >>> EnergyRouter(score=MarginScore()).fit(logits).score_samples(logits).round(2)
+    array([2. , 0.1])
     """
 
     #: Whether the score is only meaningful on real logits (not log-probabilities).
