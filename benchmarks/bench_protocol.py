@@ -14,7 +14,8 @@ Usage::
 Pairs: ``l6-mpnet`` (all-MiniLM-L6-v2 Swift, all-mpnet-base-v2 Super, frozen
 encoders with linear heads) and ``l6distill-mpnet`` (the same Swift, its head
 distilled from the Super's soft labels: paper Table 3), and ``l3-mpnet``
-(paraphrase-MiniLM-L3-v2, converted from its ONNX file, as the Swift).
+(paraphrase-MiniLM-L3-v2, converted from its ONNX file, as the Swift), and
+``l6finetuned-mpnet`` (the L6 Swift fine-tuned for 2 epochs; slow on a CPU).
 """
 
 import argparse
@@ -27,6 +28,11 @@ PAIRS = {
     "l6-mpnet": dict(swift_model="all-MiniLM-L6-v2", super_model="all-mpnet-base-v2"),
     "l6distill-mpnet": dict(
         swift_model="all-MiniLM-L6-v2", super_model="all-mpnet-base-v2", distill=True
+    ),
+    "l6finetuned-mpnet": dict(
+        swift_model="all-MiniLM-L6-v2",
+        super_model="all-mpnet-base-v2",
+        fine_tune_swift=True,
     ),
     "l3-mpnet": dict(
         swift_model="paraphrase-MiniLM-L3-v2", super_model="all-mpnet-base-v2"

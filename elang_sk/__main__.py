@@ -61,6 +61,11 @@ def _parser():
         help="train the Swift's head on the Super's soft labels",
     )
     run.add_argument(
+        "--fine-tune-swift",
+        action="store_true",
+        help="fine-tune the Swift's encoder (slow on a CPU; not cached)",
+    )
+    run.add_argument(
         "--device",
         default="auto",
         help="auto, cpu, cuda, cuda:1, ... (default: %(default)s)",
@@ -119,6 +124,7 @@ def main(argv=None):
             threshold=args.threshold,
             tol=args.tol,
             distill=args.distill,
+            fine_tune_swift=args.fine_tune_swift,
             device=args.device,
             batch_size=args.batch_size,
             max_length=args.max_length,

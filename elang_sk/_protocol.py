@@ -159,6 +159,7 @@ def run_protocol(
     threshold=DEFAULTS["threshold"],
     tol=DEFAULTS["tol"],
     distill=False,
+    fine_tune_swift=False,
     device="auto",
     batch_size=32,
     max_length=128,
@@ -186,6 +187,10 @@ def run_protocol(
         Tolerance of the ``"match_super"`` strategy.
     distill : bool, default=False
         Train the Swift's head on the Super's soft labels (paper Table 3).
+    fine_tune_swift : bool, default=False
+        Fine-tune the Swift's encoder with its head (2 epochs) instead of
+        fitting a head on frozen features. Slow on a CPU, and the fine-tuned
+        model is not cached: every run fine-tunes again.
     device : str, default="auto"
         Where the models run.
     batch_size, max_length : int
@@ -248,6 +253,8 @@ def run_protocol(
     swift_clf = TransformerClassifier(
         _resolve_model(swift_model, home),
         distill_from=super_clf if distill else None,
+        fine_tune=fine_tune_swift,
+        epochs=2,
         **common,
     )
     swift_clf.fit(X_train, y_train)
@@ -380,6 +387,7 @@ def run_protocol(
         "threshold_strategy": threshold,
         "tol": tol,
         "distill": distill,
+        "fine_tune_swift": fine_tune_swift,
         "routing_method": joint.routing_method_,
         "table1": table1,
         "ablation": ablation,
