@@ -297,11 +297,12 @@ def timed_compute(compute, X):
     start = time.perf_counter()
     values = compute(X)
     elapsed = time.perf_counter() - start
-    n = _n_rows(values) or 1
+    n = n_samples(values) or 1
     return values, np.full(n, elapsed / n)
 
 
-def _n_rows(values):
+def n_samples(values):
+    """Number of rows of an array, sparse matrix or sequence."""
     return values.shape[0] if hasattr(values, "shape") else len(values)
 
 

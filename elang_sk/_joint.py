@@ -25,7 +25,13 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from elang_sk._cache import OutputCache, _subset, hash_inputs, resolve_cache
+from elang_sk._cache import (
+    OutputCache,
+    _subset,
+    hash_inputs,
+    n_samples,
+    resolve_cache,
+)
 from elang_sk._outputs import ModelRunner, as_logits, is_fitted, logit_source
 from elang_sk._router import EnergyRouter
 from elang_sk._scores import SCORES, get_score
@@ -453,7 +459,7 @@ class JointClassifier(
     def _check_y(self, X, y):
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
-        n_x = X.shape[0] if hasattr(X, "shape") else len(X)
+        n_x = n_samples(X)
         if n_x != y.shape[0]:
             raise ValueError(
                 f"X and y have different lengths: {n_x} inputs and {y.shape[0]} "
@@ -489,11 +495,7 @@ class JointClassifier(
     def _router_input(self, swift_run):
         method = self.routing_method_
         if method is None:
-            n = (
-                swift_run.X.shape[0]
-                if hasattr(swift_run.X, "shape")
-                else len(swift_run.X)
-            )
+            n = n_samples(swift_run.X)
             return np.zeros((n, 1)), np.zeros(n)
         values, seconds = swift_run(method)
         return as_logits(values, method), seconds

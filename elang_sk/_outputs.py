@@ -12,7 +12,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-from elang_sk._cache import _subset, timed_compute
+from elang_sk._cache import _subset, n_samples, timed_compute
 
 
 class EnergyLogitsWarning(UserWarning):
@@ -144,7 +144,7 @@ class ModelRunner:
             values, seconds = self._memo[method]
             return (values, seconds) if rows is None else (values[rows], seconds[rows])
         all_rows = rows is None
-        rows = np.arange(_n_samples(self.X)) if all_rows else np.asarray(rows, np.intp)
+        rows = np.arange(n_samples(self.X)) if all_rows else np.asarray(rows, np.intp)
         est = self.estimator
         if isinstance(est, Pipeline) and len(est.steps) > 1 and method != "features":
             # Compute (and cache) the features once; the final step is cheap.
@@ -168,10 +168,6 @@ class ModelRunner:
         if all_rows:
             self._memo[method] = values, seconds
         return values, seconds
-
-
-def _n_samples(X):
-    return X.shape[0] if hasattr(X, "shape") else len(X)
 
 
 def logit_source(estimator, n_classes, head, score):
