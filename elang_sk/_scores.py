@@ -17,7 +17,6 @@ All scores accept
 from numbers import Real
 
 import numpy as np
-from scipy.special import logsumexp
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
@@ -46,10 +45,14 @@ def _check_logits(logits, mask=None):
     # float64 keeps logits of +-1e4 and float16 inputs exact in logsumexp.
     logits = logits.astype(np.float64, copy=False)
     if not np.all(np.isfinite(logits)):
+        n_nan, n_inf = int(np.isnan(logits).sum()), int(np.isinf(logits).sum())
+        first = np.argwhere(~np.isfinite(logits))[0]
         raise ValueError(
-            "logits contain NaN or infinity. Check the Swift model's outputs "
-            "(a diverged model or a float16 overflow); routing scores need finite "
-            "logits."
+            f"logits contain NaN or infinity ({n_nan} NaN and {n_inf} infinite "
+            f"values, the first at index {tuple(int(i) for i in first)}). Check "
+            "the Swift model's outputs (a diverged model, or an overflow of "
+            "float16 logits: run the model in float32); routing scores need "
+            "finite logits."
         )
     if logits.ndim == 2:
         if mask is not None:
@@ -57,7 +60,16 @@ def _check_logits(logits, mask=None):
         return logits[:, None, :], np.ones(logits.shape[:1] + (1,), dtype=bool)
     if mask is None:
         mask = np.ones(logits.shape[:2], dtype=bool)
-    mask = np.asarray(mask, dtype=bool)
+    mask = np.asarray(mask)
+    if mask.dtype != bool:
+        if mask.dtype.kind not in "iuf" or not np.isin(mask, (0, 1)).all():
+            raise ValueError(
+                "mask must be boolean or 0/1 (True or 1 marks a real position, "
+                f"False or 0 padding); got values of dtype {mask.dtype} such as "
+                f"{mask.ravel()[:3].tolist()}. Pass the attention mask of the "
+                "outputs."
+            )
+        mask = mask.astype(bool)
     if mask.shape != logits.shape[:2]:
         raise ValueError(
             f"mask has shape {mask.shape}, expected {logits.shape[:2]} "
@@ -73,12 +85,28 @@ def _check_logits(logits, mask=None):
     return logits, mask
 
 
+def _shift(logits):
+    """Logits minus their maximum over classes (all <= 0), and that maximum."""
+    top = logits.max(axis=-1, keepdims=True)
+    # Logits spread wider than the float64 range give -inf: a probability of 0.
+    with np.errstate(over="ignore"):
+        return logits - top, top[..., 0]
+
+
+def _log_softmax(logits):
+    """Log-probabilities, finite or -inf, for any finite logits."""
+    shifted, _ = _shift(logits)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=-1, keepdims=True))
+
+
 def _aggregate(values, mask, aggregate):
     """Aggregate per-position values (n, M) over the positions where mask is True."""
     if values.shape[1] == 1:
         return values[:, 0]
     if aggregate == "mean":
-        return np.sum(np.where(mask, values, 0.0), axis=1) / mask.sum(axis=1)
+        # Dividing first keeps the mean of values near the float64 limit finite.
+        weights = mask / mask.sum(axis=1, keepdims=True)
+        return np.sum(np.where(mask, values * weights, 0.0), axis=1)
     if aggregate == "min":
         return np.min(np.where(mask, values, np.inf), axis=1)
     q = 0.5 if aggregate == "median" else float(aggregate)
@@ -86,11 +114,17 @@ def _aggregate(values, mask, aggregate):
 
 
 class BaseScore(BaseEstimator):
-    """Base class for routing scores; subclasses implement ``_score_positions``.
+    """Base class for routing scores, which map logits to one score per input.
 
     A score is a small stateless component: call it on logits to get one
     score per input. It is not an estimator (it has nothing to fit) but it has
     parameters, so it can be cloned and grid-searched like one.
+
+    A subclass defines ``_score_positions(logits)``: it receives validated,
+    finite float64 logits of shape ``(n_samples, n_positions, n_classes)``
+    and returns one value per position, of shape ``(n_samples,
+    n_positions)``; :meth:`__call__` validates the input and aggregates the
+    positions.
 
     Examples
     --------
@@ -107,7 +141,8 @@ class BaseScore(BaseEstimator):
     >>> logits = np.array([[3.0, 1.0, 0.0], [1.0, 0.9, 0.0]])
     >>> MarginScore()(logits).round(2)
     array([2. , 0.1])
-    >>> EnergyRouter(score=MarginScore()).fit(logits).score_samples(logits).round(2)
+    >>> router = EnergyRouter(score_func=MarginScore()).fit(logits)
+    >>> router.score_samples(logits).round(2)
     array([2. , 0.1])
     """
 
@@ -137,7 +172,7 @@ class BaseScore(BaseEstimator):
 
 
 class EnergyScore(BaseScore):
-    r"""Negative free energy of the logits (E-LANG, eq. 4 and 9).
+    r"""Negative free energy of the logits, equations 4 and 9 of E-LANG.
 
     .. math:: -F(x) = T \log \sum_i e^{f_i(x) / T}
 
@@ -182,12 +217,16 @@ class EnergyScore(BaseScore):
 
     def _score_positions(self, logits):
         self._validate_params()
-        t = self.temperature
-        return t * logsumexp(logits / t, axis=-1)
+        # T * logsumexp(f / T) with the maximum taken out first, so that
+        # neither f / T nor the exponentials can overflow.
+        shifted, top = _shift(logits)
+        with np.errstate(over="ignore"):
+            shifted = shifted / self.temperature
+        return top + self.temperature * np.log(np.sum(np.exp(shifted), axis=-1))
 
 
 class SoftmaxScore(BaseScore):
-    r"""Maximum softmax probability (E-LANG, eq. 11), a baseline.
+    r"""Maximum softmax probability, a baseline (equation 11 of E-LANG).
 
     .. math:: \max_y p(y \mid x) = e^{f_{max}(x)} / \sum_i e^{f_i(x)}
 
@@ -212,11 +251,11 @@ class SoftmaxScore(BaseScore):
 
     def _score_positions(self, logits):
         self._validate_params()
-        return np.exp(logits.max(axis=-1) - logsumexp(logits, axis=-1))
+        return np.exp(_log_softmax(logits).max(axis=-1))
 
 
 class EntropyScore(BaseScore):
-    r"""Negative entropy of the softmax distribution (E-LANG, eq. 14), a baseline.
+    r"""Negative entropy of the softmax, a baseline (equation 14 of E-LANG).
 
     .. math:: -H(x) = \sum_i p_i \log p_i
 
@@ -244,8 +283,12 @@ class EntropyScore(BaseScore):
 
     def _score_positions(self, logits):
         self._validate_params()
-        log_p = logits - logsumexp(logits, axis=-1, keepdims=True)
-        return np.sum(np.exp(log_p) * log_p, axis=-1)
+        log_p = _log_softmax(logits)
+        p = np.exp(log_p)
+        # p log p -> 0 as p -> 0: a class of probability 0 adds nothing (and
+        # must not add 0 * -inf = NaN).
+        terms = np.multiply(p, log_p, out=np.zeros_like(p), where=p > 0)
+        return terms.sum(axis=-1)
 
 
 class RandomScore(BaseScore):

@@ -1,5 +1,7 @@
 """Routing score components."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy.special import logsumexp, softmax
@@ -52,16 +54,81 @@ def test_float16_logits_are_scored_in_float64():
     """float16 logits give the same scores as their exact float64 values."""
     logits16 = np.array([[60000.0, 1.5], [-3.25, 2.0]], dtype=np.float16)
     expected = logsumexp(logits16.astype(np.float64), axis=1)
-    np.testing.assert_array_equal(EnergyScore()(logits16), expected)
+    np.testing.assert_allclose(EnergyScore()(logits16), expected, rtol=1e-15)
     assert np.isfinite(EnergyScore()(logits16)).all()
 
 
+def _extreme_cases(big):
+    """Rows of extreme logits and their exact max probability and -entropy."""
+    return [
+        ([big, -big], 1.0, 0.0),
+        ([-big, big, 0.0], 1.0, 0.0),
+        ([big, big], 0.5, -np.log(2)),
+        ([-big, -big], 0.5, -np.log(2)),
+        ([0.0, -big, -big], 1.0, 0.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    "dtype, big",
+    [
+        (np.float16, 1e4),
+        (np.float16, 6e4),
+        (np.float32, 1e4),
+        (np.float32, 3e38),
+        (np.float64, 1e4),
+        (np.float64, 1e300),
+        (np.float64, 1.7e308),
+    ],
+)
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 3.0])
+def test_extreme_finite_logits_give_exact_finite_scores(dtype, big, temperature):
+    """Logits up to the dtype's limit, alone or mixed, give exact finite scores."""
+    big = float(dtype(big))
+    for row, max_p, neg_entropy in _extreme_cases(big):
+        logits = np.array([row, row], dtype=dtype)
+        # The largest logit dominates, plus T log k for k tied maxima.
+        n_top = np.sum(np.asarray(row) == max(row))
+        energy = max(row) + temperature * np.log(n_top)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = {
+                "energy": EnergyScore(temperature=temperature)(logits),
+                "softmax": SoftmaxScore()(logits),
+                "entropy": EntropyScore()(logits),
+            }
+        np.testing.assert_allclose(got["energy"], energy, rtol=1e-12)
+        np.testing.assert_allclose(got["softmax"], max_p, rtol=1e-12)
+        np.testing.assert_allclose(got["entropy"], neg_entropy, atol=1e-12)
+
+
+def test_extreme_logits_per_position_are_averaged_without_overflow():
+    """The mean over positions of energies near the float64 limit stays finite."""
+    logits = np.full((1, 3, 2), 1.7e308)
+    logits[0, :, 1] = -1.7e308
+    np.testing.assert_allclose(EnergyScore()(logits), [1.7e308], rtol=1e-12)
+    np.testing.assert_allclose(EntropyScore()(logits), [0.0], atol=1e-12)
+
+
+@pytest.mark.parametrize("score", [EnergyScore(), SoftmaxScore(), EntropyScore()])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_logits_are_an_error(bad):
-    """NaN or infinite logits raise a clear error."""
+def test_non_finite_logits_are_an_error(score, bad):
+    """NaN or infinite logits raise an error that counts and locates them."""
     logits = LOGITS.copy()
     logits[1, 2] = bad
-    with pytest.raises(ValueError, match="NaN or infinity"):
+    with pytest.raises(ValueError, match=r"NaN or infinity .* index \(1, 2\)"):
+        score(logits)
+    per_position = np.zeros((2, 3, 4))
+    per_position[1, 0, 3] = bad
+    mask = np.array([[1, 1, 0], [1, 0, 0]], dtype=bool)
+    with pytest.raises(ValueError, match=r"NaN or infinity .* index \(1, 0, 3\)"):
+        score(per_position, mask)
+
+
+def test_float16_overflow_is_reported_as_non_finite():
+    """float16 logits that overflowed to inf say to run the model in float32."""
+    logits = np.array([[np.inf, 0.0]], dtype=np.float16)
+    with pytest.raises(ValueError, match="1 infinite values.*float32"):
         EnergyScore()(logits)
 
 
@@ -120,6 +187,24 @@ def test_mask_errors():
         EnergyScore()(np.zeros((2, 4)), np.ones((2, 1), bool))
     with pytest.raises(ValueError, match="selects no position"):
         EnergyScore()(logits, np.array([[1, 1, 0], [0, 0, 0]], bool))
+
+
+@pytest.mark.parametrize(
+    "mask", [[[1, 2, 0], [1, 0, 0]], [[0.5, 1, 0], [1, 0, 0]], [["a", "b"], ["c", ""]]]
+)
+def test_non_binary_mask_is_an_error(mask):
+    """A mask of other values than booleans or 0/1 is refused, not cast to bool."""
+    with pytest.raises(ValueError, match="mask must be boolean or 0/1"):
+        EnergyScore()(np.zeros((2, 3, 4)), np.array(mask))
+
+
+def test_zero_one_mask_equals_boolean_mask():
+    """An integer or float 0/1 mask is the same as the boolean mask."""
+    logits = np.random.default_rng(2).normal(size=(2, 3, 4))
+    mask = np.array([[1, 1, 0], [1, 0, 0]])
+    expected = EnergyScore()(logits, mask.astype(bool))
+    np.testing.assert_array_equal(EnergyScore()(logits, mask), expected)
+    np.testing.assert_array_equal(EnergyScore()(logits, mask.astype(float)), expected)
 
 
 def test_random_score_is_seeded():
