@@ -10,21 +10,141 @@ the Super. Costs are in any unit, the same for all models: FLOPs, seconds, or
 a price.
 """
 
+from numbers import Real
+
 import numpy as np
 from sklearn.utils import Bunch
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import column_or_1d
 
+from elang_sk._validation import check_texts
+
 __all__ = [
+    "corpus_quality",
     "joint_cost",
     "make_tradeoff_scorer",
+    "sentence_chrf",
     "speedup_score",
     "swift_ratio_score",
     "tradeoff_curve",
 ]
 
+_QUALITY_METRICS = ("bleu", "chrf", "exact_match")
+
+
+def _check_length(values, name, n_samples):
+    if values.shape[0] != n_samples:
+        raise ValueError(
+            f"{name} has {values.shape[0]} values but there are {n_samples} "
+            "scored inputs; pass one value per input, in the same order."
+        )
+
+
+def _describe(values):
+    """A few distinct values of an array, for error messages."""
+    return np.unique(values.astype(object).astype(str))[:4].tolist()
+
+
+def _check_scores(scores):
+    """Routing scores as a finite, non-empty 1-D float64 array."""
+    scores = column_or_1d(scores)
+    if scores.dtype.kind not in "biuf":
+        raise TypeError(
+            f"scores must be numeric routing scores; got dtype {scores.dtype}."
+        )
+    if scores.shape[0] == 0:
+        raise ValueError("scores is empty: at least one scored input is needed.")
+    scores = scores.astype(np.float64)
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        raise ValueError(
+            f"scores contain {int(np.isnan(scores).sum())} NaN and "
+            f"{int(np.isinf(scores).sum())} infinite values (the first at index "
+            f"{int(np.flatnonzero(bad)[0])}) out of {scores.shape[0]}. Routing "
+            "scores are NaN or infinite when the Swift's logits were (a diverged "
+            "model, a float16 overflow) or a custom score divided by zero; fix "
+            "the scores or drop those inputs."
+        )
+    return scores
+
+
+def _check_binary(values, name, n_samples):
+    """Right/wrong per input as a boolean array: booleans or 0/1 only."""
+    values = column_or_1d(values)
+    _check_length(values, name, n_samples)
+    if values.dtype != bool:
+        if values.dtype.kind not in "iuf" or not np.isin(values, (0, 1)).all():
+            raise ValueError(
+                f"{name} must be boolean or 0/1 (whether the model is right on "
+                f"each input); got dtype {values.dtype} with values such as "
+                f"{_describe(values)}. Pass a comparison such as y_pred == y, "
+                "not labels, predictions or probabilities."
+            )
+    return values.astype(bool)
+
+
+def _check_quality(values, name, n_samples):
+    """Per-input quality: booleans, 0/1, or finite reals in [0, 1]."""
+    values = column_or_1d(values)
+    _check_length(values, name, n_samples)
+    if values.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name} must be boolean, 0/1 or a quality in [0, 1] per input; got "
+            f"dtype {values.dtype} with values such as {_describe(values)}. Pass "
+            "a comparison such as y_pred == y, not labels or predictions."
+        )
+    values = values.astype(np.float64)
+    if np.isnan(values).any():
+        raise ValueError(
+            f"{name} contains {int(np.isnan(values).sum())} NaN values (the "
+            f"first at index {int(np.flatnonzero(np.isnan(values))[0])}); every "
+            "input needs a quality. A NaN quality usually comes from a metric "
+            "on an empty reference."
+        )
+    if ((values < 0) | (values > 1)).any():
+        raise ValueError(
+            f"{name} must be boolean, 0/1 or a quality in [0, 1] per input (e.g. "
+            f"sentence chrF / 100); got values from {values.min():.6g} to "
+            f"{values.max():.6g}. Rescale the quality to [0, 1], or pass a "
+            "comparison such as y_pred == y."
+        )
+    return values
+
+
+def _check_sample_weight(sample_weight, n_samples):
+    """Weights as a float64 array: ones by default, else finite, >= 0, not all 0."""
+    if sample_weight is None:
+        return np.ones(n_samples)
+    weights = np.asarray(sample_weight)
+    if weights.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must be numeric; got dtype {weights.dtype}.")
+    weights = weights.astype(np.float64)
+    if weights.ndim == 0:
+        weights = np.full(n_samples, float(weights))
+    weights = column_or_1d(weights)
+    _check_length(weights, "sample_weight", n_samples)
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError(
+            "sample_weight must be finite and non-negative; got "
+            f"{int((~np.isfinite(weights)).sum())} NaN or infinite and "
+            f"{int((weights < 0).sum())} negative weights."
+        )
+    if weights.sum() <= 0:
+        raise ValueError(
+            "sample_weight is zero for every input: at least one input must "
+            "have a positive weight."
+        )
+    return weights
+
 
 def _per_input(cost, n_samples, name):
-    cost = np.asarray(cost, dtype=np.float64)
+    cost = np.asarray(cost)
+    if cost.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must be a number or an array of numbers (a cost per input); "
+            f"got dtype {cost.dtype}."
+        )
+    cost = cost.astype(np.float64)
     if cost.ndim == 0:
         cost = np.full(n_samples, float(cost))
     if cost.shape != (n_samples,):
@@ -33,12 +153,17 @@ def _per_input(cost, n_samples, name):
             f"({n_samples}); got shape {cost.shape}."
         )
     if not np.all(np.isfinite(cost)) or np.any(cost < 0):
-        raise ValueError(f"{name} must be finite and non-negative.")
+        raise ValueError(
+            f"{name} must be finite and non-negative; got "
+            f"{int((~np.isfinite(cost)).sum())} NaN or infinite and "
+            f"{int((cost < 0).sum())} negative values. Costs are FLOPs, seconds "
+            "or a price per input."
+        )
     return cost
 
 
 def joint_cost(kept, swift_cost, super_cost, router_cost=None):
-    """Mean cost per input of joint inference (eq. 17).
+    """Mean cost per input of joint inference, equation 17 of E-LANG.
 
     Parameters
     ----------
@@ -63,8 +188,10 @@ def joint_cost(kept, swift_cost, super_cost, router_cost=None):
     >>> joint_cost([True, True, False, False], swift_cost=1.0, super_cost=10.0)
     6.0
     """
-    kept = column_or_1d(kept).astype(bool)
-    n = kept.shape[0]
+    n = column_or_1d(kept).shape[0]
+    if n == 0:
+        raise ValueError("joint_cost needs at least one input; kept is empty.")
+    kept = _check_binary(kept, "kept", n)
     swift = _per_input(swift_cost, n, "swift_cost")
     router = swift if router_cost is None else _per_input(router_cost, n, "router_cost")
     sup = _per_input(super_cost, n, "super_cost")
@@ -79,6 +206,7 @@ def tradeoff_curve(
     swift_cost=1.0,
     super_cost=1.0,
     router_cost=None,
+    sample_weight=None,
 ):
     """Accuracy and cost of joint inference for every threshold, in one pass.
 
@@ -90,14 +218,21 @@ def tradeoff_curve(
     Parameters
     ----------
     scores : array-like of shape (n_samples,)
-        Routing scores; the Swift keeps inputs with ``score >= threshold``.
-    swift_correct : array-like of bool of shape (n_samples,)
-        Whether the Swift's prediction is right, per input.
-    super_correct : array-like of bool of shape (n_samples,)
-        Whether the Super's prediction is right, per input.
+        Finite routing scores; the Swift keeps inputs with
+        ``score >= threshold``.
+    swift_correct : array-like of shape (n_samples,)
+        Whether the Swift's prediction is right, per input: booleans or 0/1,
+        or a per-input quality in [0, 1] (e.g. sentence chrF / 100), in which
+        case ``accuracy`` is the mean quality.
+    super_correct : array-like of shape (n_samples,)
+        The same for the Super.
     swift_cost, super_cost, router_cost : float or array-like of shape \
             (n_samples,)
-        Costs per input; see :func:`joint_cost`.
+        Costs per input, finite and non-negative; see :func:`joint_cost`.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weight of each input in the means (accuracy, Swift ratio, costs);
+        finite, non-negative and not all zero. An integer weight counts like
+        that many copies of the input. None weighs every input 1.
 
     Returns
     -------
@@ -122,20 +257,14 @@ def tradeoff_curve(
     >>> curve.cost.round(2).tolist()
     [11.0, 7.67, 4.33, 1.0]
     """
-    scores = column_or_1d(scores).astype(np.float64)
+    scores = _check_scores(scores)
     n = scores.shape[0]
-    if n == 0:
-        raise ValueError("tradeoff_curve needs at least one input.")
-    swift_correct = column_or_1d(swift_correct).astype(np.float64)
-    super_correct = column_or_1d(super_correct).astype(np.float64)
-    if not swift_correct.shape == super_correct.shape == (n,):
-        raise ValueError(
-            "scores, swift_correct and super_correct must have the same length; "
-            f"got {n}, {swift_correct.shape[0]} and {super_correct.shape[0]}."
-        )
+    swift_correct = _check_quality(swift_correct, "swift_correct", n)
+    super_correct = _check_quality(super_correct, "super_correct", n)
     swift = _per_input(swift_cost, n, "swift_cost")
     router = swift if router_cost is None else _per_input(router_cost, n, "router_cost")
     sup = _per_input(super_cost, n, "super_cost")
+    weights = _check_sample_weight(sample_weight, n)
 
     order = np.argsort(-scores, kind="stable")
     sorted_scores = scores[order]
@@ -143,19 +272,24 @@ def tradeoff_curve(
     last = np.flatnonzero(np.r_[sorted_scores[1:] != sorted_scores[:-1], True])
     kept = np.r_[0, last + 1]
 
-    def cumulative(values):
-        return np.r_[0.0, np.cumsum(values[order])][kept]
+    def total(values):
+        return np.sum(weights * values)
 
+    def cumulative(values):
+        return np.r_[0.0, np.cumsum((weights * values)[order])][kept]
+
+    total_weight = weights.sum()
     correct = (
-        cumulative(swift_correct) + super_correct.sum() - cumulative(super_correct)
+        cumulative(swift_correct) + total(super_correct) - cumulative(super_correct)
     )
-    cost = (router.sum() + cumulative(swift - router) + sup.sum() - cumulative(sup)) / n
+    cost = total(router) + cumulative(swift - router) + total(sup) - cumulative(sup)
+    cost = cost / total_weight
     return Bunch(
         thresholds=np.r_[np.inf, sorted_scores[last]],
-        accuracy=correct / n,
-        swift_ratio=kept / n,
+        accuracy=correct / total_weight,
+        swift_ratio=cumulative(np.ones(n)) / total_weight,
         cost=cost,
-        speedup=sup.mean() / np.maximum(cost, np.finfo(float).tiny),
+        speedup=total(sup) / total_weight / np.maximum(cost, np.finfo(float).tiny),
     )
 
 
@@ -238,6 +372,12 @@ class _TradeoffScorer:
 
     def __call__(self, estimator, X, y):
         report = estimator.routing_report(X, y)
+        if not report.super_cost_per_input > 0:
+            raise ValueError(
+                "The tradeoff scorer divides the joint cost by the Super's cost, "
+                f"which is {report.super_cost_per_input}; give the Super a "
+                "positive cost (the costs parameter of the joint model)."
+            )
         relative = report.cost_per_input / report.super_cost_per_input
         if self.max_relative_cost is not None and relative > self.max_relative_cost:
             # Over budget ranks below every feasible setting, but stays finite so
@@ -252,6 +392,13 @@ class _TradeoffScorer:
         )
 
 
+@validate_params(
+    {
+        "cost_weight": [Interval(Real, 0, None, closed="left")],
+        "max_relative_cost": [Interval(Real, 0, None, closed="neither"), None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_tradeoff_scorer(cost_weight=0.0, max_relative_cost=None):
     """Make a scorer that rewards accuracy and penalises cost.
 
@@ -266,10 +413,10 @@ def make_tradeoff_scorer(cost_weight=0.0, max_relative_cost=None):
 
     Parameters
     ----------
-    cost_weight : float, default=0.0
+    cost_weight : float >= 0, default=0.0
         Accuracy points given up per unit of relative cost; e.g. ``0.02``
         trades 2 points of accuracy for running the Super on everything.
-    max_relative_cost : float, default=None
+    max_relative_cost : float > 0, default=None
         Budget: the largest acceptable joint cost as a fraction of the
         Super's, e.g. ``0.5`` for at least a 2x saving.
 
@@ -285,8 +432,113 @@ def make_tradeoff_scorer(cost_weight=0.0, max_relative_cost=None):
     >>> make_tradeoff_scorer(cost_weight=0.02)
     make_tradeoff_scorer(cost_weight=0.02, max_relative_cost=None)
     """
-    if cost_weight < 0:
-        raise ValueError(f"cost_weight must be >= 0, got {cost_weight}.")
-    if max_relative_cost is not None and max_relative_cost <= 0:
-        raise ValueError(f"max_relative_cost must be > 0, got {max_relative_cost}.")
     return _TradeoffScorer(cost_weight, max_relative_cost)
+
+
+def _check_text_pairs(hypotheses, references):
+    hypotheses = check_texts(hypotheses, "hypotheses")
+    references = check_texts(references, "references")
+    if len(hypotheses) != len(references):
+        raise ValueError(
+            f"hypotheses and references have different lengths ({len(hypotheses)} "
+            f"and {len(references)}); pass one reference per output."
+        )
+    return hypotheses, references
+
+
+def _import_sacrebleu(caller):
+    try:
+        import sacrebleu
+    except ImportError as exc:
+        raise ImportError(
+            f"{caller} computes BLEU and chrF with sacrebleu, which is not "
+            "installed: pip install sacrebleu"
+        ) from exc
+    return sacrebleu
+
+
+@validate_params(
+    {"metric": [StrOptions(set(_QUALITY_METRICS))]},
+    prefer_skip_nested_validation=True,
+)
+def corpus_quality(hypotheses, references, metric="bleu"):
+    """Corpus BLEU or chrF (sacrebleu, 0-100), or the exact-match rate (0-1).
+
+    Parameters
+    ----------
+    hypotheses : sequence of str
+        System outputs, one per input (empty strings allowed).
+    references : sequence of str
+        One reference per output, in the same order.
+    metric : {"bleu", "chrf", "exact_match"}, default="bleu"
+        sacrebleu's corpus BLEU or chrF with their default settings, or the
+        fraction of outputs equal to their reference (ignoring surrounding
+        whitespace). BLEU and chrF need sacrebleu (``pip install sacrebleu``),
+        imported only when used.
+
+    Returns
+    -------
+    quality : float
+        Higher is better.
+
+    See Also
+    --------
+    sentence_chrf : chrF of each output, the per-input quality.
+
+    Examples
+    --------
+    >>> from elang_sk.metrics import corpus_quality
+    >>> corpus_quality(["the cat sat on the mat"], ["the cat sat on the mat"])
+    100.0
+    >>> corpus_quality(["a", "b"], ["a", "c"], metric="exact_match")
+    0.5
+    """
+    hypotheses, references = _check_text_pairs(hypotheses, references)
+    if metric == "exact_match":
+        matches = [
+            h.strip() == r.strip() for h, r in zip(hypotheses, references, strict=True)
+        ]
+        return float(np.mean(matches))
+    sacrebleu = _import_sacrebleu("corpus_quality")
+    if metric == "bleu":
+        return float(sacrebleu.corpus_bleu(hypotheses, [references]).score)
+    return float(sacrebleu.corpus_chrf(hypotheses, [references]).score)
+
+
+def sentence_chrf(hypotheses, references):
+    """Sentence-level chrF of every output, divided by 100 to lie in [0, 1].
+
+    This is the per-input quality with which the sequence-to-sequence joint
+    model compares the Swift and the Super, and the quality that
+    :func:`tradeoff_curve` accepts in place of right/wrong.
+
+    Parameters
+    ----------
+    hypotheses : sequence of str
+        System outputs, one per input (empty strings allowed).
+    references : sequence of str
+        One reference per output, in the same order.
+
+    Returns
+    -------
+    quality : ndarray of shape (n_samples,)
+        sacrebleu's sentence chrF (default settings) of each output over 100.
+
+    See Also
+    --------
+    corpus_quality : One number for the whole corpus.
+
+    Examples
+    --------
+    >>> from elang_sk.metrics import sentence_chrf
+    >>> sentence_chrf(["the cat sat", "a dog"], ["the cat sat", "the cat sat"]).round(2)
+    array([1.  , 0.03])
+    """
+    hypotheses, references = _check_text_pairs(hypotheses, references)
+    chrf = _import_sacrebleu("sentence_chrf").CHRF()
+    return np.array(
+        [
+            chrf.sentence_score(h, [r]).score / 100.0
+            for h, r in zip(hypotheses, references, strict=True)
+        ]
+    )
