@@ -12,7 +12,6 @@ __version__ = "0.1.0.dev0"
 
 from elang_sk._cache import OutputCache
 from elang_sk._joint import JointClassifier
-from elang_sk._outputs import EnergyLogitsWarning
 from elang_sk._router import EnergyRouter
 from elang_sk._scores import (
     BaseScore,
@@ -22,6 +21,7 @@ from elang_sk._scores import (
     SoftmaxScore,
     get_score,
 )
+from elang_sk._source import EnergyLogitsWarning
 from elang_sk._threshold import ThresholdSelector
 
 _LAZY = {

@@ -1,51 +1,29 @@
 """JointClassifier: E-LANG joint inference of a Swift and a Super classifier."""
 
-import os
-import time
+from collections.abc import Mapping
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.special import softmax
-from sklearn.base import (
-    BaseEstimator,
-    ClassifierMixin,
-    MetaEstimatorMixin,
-    _fit_context,
-    clone,
-)
+from scipy import sparse
+from sklearn.base import ClassifierMixin, _fit_context, clone
 from sklearn.model_selection import check_cv, train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.utils import Bunch, get_tags
+from sklearn.utils import Bunch, _safe_indexing, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import (
-    check_is_fitted,
-    column_or_1d,
-    validate_data,
-)
+from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
 
-from elang_sk._cache import (
-    OutputCache,
-    _subset,
-    hash_inputs,
-    n_samples,
-    resolve_cache,
-)
-from elang_sk._outputs import ModelRunner, as_logits, is_fitted, logit_source
+from elang_sk._base import MEMORY_CONSTRAINTS, BaseJoint
 from elang_sk._router import EnergyRouter
+from elang_sk._runner import ModelRunner, is_fitted
 from elang_sk._scores import SCORES, get_score
-from elang_sk._threshold import (
-    STRATEGIES,
-    ServingThresholdMixin,
-    ThresholdSelector,
-    as_selector,
-)
+from elang_sk._source import LogitSource
+from elang_sk._threshold import STRATEGIES, ThresholdSelector
 from elang_sk._validation import check_texts
-from elang_sk.metrics import joint_cost, tradeoff_curve
+from elang_sk.metrics import joint_cost
 
 _SUB_ESTIMATORS = ("swift_estimator", "super_estimator")
-_COST_KEYS = {"swift", "super", "router"}
 
 
 def _both_have(method):
@@ -55,9 +33,7 @@ def _both_have(method):
     return check
 
 
-class JointClassifier(
-    ServingThresholdMixin, ClassifierMixin, MetaEstimatorMixin, BaseEstimator
-):
+class JointClassifier(ClassifierMixin, BaseJoint):
     """E-LANG joint inference: a Swift classifier first, the Super when in doubt.
 
     Every input is scored by the router on the Swift's outputs. Inputs with
@@ -72,7 +48,10 @@ class JointClassifier(
     Parameters
     ----------
     swift_estimator : classifier
-        The small, fast model. Any scikit-learn classifier (e.g. a TF-IDF +
+        The small, fast model. ``X`` is passed through to it as given (texts,
+        arrays, sparse matrices, DataFrames, lists of dicts...): the joint model
+        only needs ``len(X)`` and row indexing, and each sub-model validates
+        its own inputs. Any scikit-learn classifier (e.g. a TF-IDF +
         logistic regression :class:`~sklearn.pipeline.Pipeline`) or a
         :class:`TransformerClassifier`.
 
@@ -84,13 +63,17 @@ class JointClassifier(
           unfitted models are fit on one part and the router and threshold are
           calibrated on the other (``calibration_size``), so that the threshold
           is never chosen on the models' own training data.
+
+        Pre-trained models are frozen: ``set_params(swift_estimator__C=...)``
+        raises an error, since it would not change their weights.
     super_estimator : classifier
         The large, accurate model; same rules. It must predict the same
         ``classes_`` as the Swift.
     router : EnergyRouter, str or None, default=None
         Computes the routing score. A score name (``"energy"``, ``"softmax"``,
         ``"entropy"``, ``"random"``) is a shortcut for
-        ``EnergyRouter(score=name)``; None means ``EnergyRouter()``.
+        ``EnergyRouter(score_func=name)``; None means ``EnergyRouter()``.
+        Grids over ``router__<param>`` work whatever form it was given in.
 
         Where the score reads from, with ``router.head="auto"``, in this order:
 
@@ -110,8 +93,9 @@ class JointClassifier(
     threshold : float, str or ThresholdSelector, default="crossing"
         The routing threshold, or how to choose it on the fitting data: a
         :class:`ThresholdSelector` or the name of one of its strategies.
-        Changing it on a fitted model (``set_params(threshold=1.7)``) takes
-        effect at once, without refitting: the serving-time knob.
+        A strategy is chosen once, in ``fit``. Changing it on a fitted model
+        (``set_params(threshold=1.7)``) takes effect at once, without
+        refitting: the serving-time knob. NaN and booleans are refused.
     costs : {"auto", "time", "flops"} or dict, default="auto"
         Cost per input of each model, for the eq. 17 accounting. ``"time"``
         measures compute seconds per input while the models run (stored with
@@ -141,18 +125,24 @@ class JointClassifier(
         clones.
     router_ : EnergyRouter
         The fitted router.
+    logit_source_ : LogitSource
+        Which output of the Swift the router reads, how it becomes logits,
+        and what it costs; decided in ``fit``.
     routing_method_ : str or None
-        The Swift output the router reads: ``"predict_logits"``,
+        ``logit_source_.method``: ``"predict_logits"``,
         ``"decision_function"``, ``"features"`` (energy head),
         ``"predict_proba"``, or None (random score).
     classes_ : ndarray of shape (n_classes,)
         Class labels.
     threshold_ : float
         The threshold in use: ``threshold`` itself if it is a number, else the
-        one selected on the calibration data.
+        one selected on the calibration data in ``fit``.
+    threshold_selection_ : Bunch
+        How it was selected (:meth:`ThresholdSelector.select`).
     calibration_ : Bunch
-        Calibration data: ``scores``, ``swift_correct``, ``super_correct`` and
-        per-input ``swift_cost``, ``super_cost``, ``router_cost``.
+        Calibration data: ``scores``, ``swift_quality`` and ``super_quality``
+        (1.0 where right, 0.0 where wrong), ``swift_right`` and per-input
+        ``swift_cost``, ``super_cost``, ``router_cost``.
     curve_ : Bunch
         The accuracy/cost trade-off on the calibration data for every
         threshold (see :func:`elang_sk.metrics.tradeoff_curve`).
@@ -160,13 +150,19 @@ class JointClassifier(
         Mean cost per input of ``swift``, ``super`` and ``router``, and their
         ``unit``.
     n_features_in_ : int
-        Number of features, for non-text inputs.
+        The Swift's, when it has one.
 
     See Also
     --------
     EnergyRouter : The routing score.
     ThresholdSelector : Threshold strategies.
     elang_sk.metrics.make_tradeoff_scorer : Scoring for threshold grid search.
+
+    Notes
+    -----
+    ``fit`` takes no ``sample_weight``: the threshold and the energy head are
+    calibrated on unweighted held-out data (resample the calibration set to
+    weigh it). Passing one raises a ``TypeError`` that says so.
 
     Examples
     --------
@@ -191,13 +187,18 @@ class JointClassifier(
         "swift_estimator": [HasMethods(["fit", "predict"])],
         "super_estimator": [HasMethods(["fit", "predict"])],
         "router": [EnergyRouter, StrOptions(set(SCORES)), None],
-        "threshold": [Real, StrOptions(set(STRATEGIES)), ThresholdSelector],
+        "threshold": [
+            Interval(Real, None, None, closed="both"),
+            StrOptions(set(STRATEGIES)),
+            ThresholdSelector,
+        ],
         "costs": [StrOptions({"auto", "time", "flops"}), dict],
-        "memory": [None, str, os.PathLike, HasMethods(["cache"]), OutputCache],
+        "memory": MEMORY_CONSTRAINTS,
         "cv": ["cv_object"],
         "calibration_size": [Interval(Real, 0, 1, closed="neither")],
         "random_state": ["random_state"],
     }
+    _sub_models = _SUB_ESTIMATORS
 
     def __init__(
         self,
@@ -225,41 +226,56 @@ class JointClassifier(
     # -- fitting ----------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y):
-        """Calibrate the router and the threshold on held-out data.
+    def fit(self, X, y, **fit_params):
+        """Calibrate the router and choose the threshold on held-out data.
 
         Parameters
         ----------
-        X : sequence of str, {array-like, sparse matrix} of shape \
-                (n_samples, n_features)
-            Inputs, texts when the sub-models take texts.
+        X : sequence or array-like of shape (n_samples, ...)
+            Inputs, in the form the sub-models take (passed through).
         y : array-like of shape (n_samples,)
             True labels.
+        **fit_params : dict
+            Not supported; a ``sample_weight`` raises a ``TypeError`` that
+            says so (see Notes).
 
         Returns
         -------
         self : JointClassifier
             The fitted joint model.
         """
-        self._check_costs_param()
-        X = self._check_X(X, reset=True)
-        y = self._check_y(X, y)
+        if fit_params:
+            raise TypeError(
+                f"JointClassifier.fit got {sorted(fit_params)}, but takes no fit "
+                "parameters: the router and the threshold are calibrated on "
+                "unweighted held-out data. Resample the calibration data to "
+                "weigh it, and fit weighted sub-models yourself before passing "
+                "them in."
+            )
+        self._check_params()
+        X = self._check_inputs(X)
+        y = self._check_y(_num_samples(X), y)
+        if self.costs == "flops" and not self._can_count_flops():
+            raise ValueError(
+                "costs='flops' needs sub-models with an estimate_flops method "
+                "(e.g. TransformerClassifier); use costs='time' or give the costs "
+                "as a dict {'swift': ..., 'super': ...}."
+            )
         swift, super_, X, y = self._fit_sub_estimators(X, y)
         self.swift_estimator_, self.super_estimator_ = swift, super_
         self.classes_ = self._check_classes(swift, super_, y)
 
         router = self._make_router()
-        method, head = logit_source(
-            swift, len(self.classes_), router.head, get_score(router.score)
-        )
-        router.set_params(head=head)
-        self.routing_method_ = method
+        score = get_score(router.score_func)
+        source = LogitSource.choose(swift, len(self.classes_), router.head, score)
+        router.set_params(head=source.head)
+        self.logit_source_ = source
 
-        swift_run, super_run = self._runners(X)
-        router_input, router_seconds = self._router_input(swift_run)
-        swift_pred, swift_seconds = self._swift_output(swift_run, "predict")
+        swift_run, super_run = self._start(X)
+        router_input, router_seconds = source.router_input(swift_run)
+        swift_pred, swift_seconds = source.answer(swift_run, "predict", self.classes_)
         super_pred, super_seconds = super_run("predict")
-        if head:
+        if source.head:
             scores = self._out_of_fold_scores(router, router_input, y)
             router.fit(router_input, y)
         else:
@@ -267,42 +283,21 @@ class JointClassifier(
             scores = router.score_samples(router_input)
         self.router_ = router
 
-        costs = self._costs(
-            X,
-            router_seconds if method else np.zeros(len(y)),
-            swift_seconds,
-            super_seconds,
-        )
-        self.costs_ = Bunch(
-            swift=float(costs.swift.mean()),
-            super=float(costs.super.mean()),
-            router=float(costs.router.mean()),
-            unit=costs.unit,
-        )
-        self.calibration_ = Bunch(
-            scores=scores,
-            swift_correct=np.asarray(swift_pred) == y,
-            super_correct=np.asarray(super_pred) == y,
-            swift_cost=costs.swift,
-            super_cost=costs.super,
-            router_cost=costs.router,
-        )
-        self.curve_ = tradeoff_curve(
+        costs = self._given_costs(len(y))
+        if costs is None and self._uses_flops():
+            costs = self._costs_of(X)
+        elif costs is None:
+            costs = source.costs(router_seconds, swift_seconds)
+            costs.update(super=np.asarray(super_seconds, float), unit="seconds")
+        swift_right = np.asarray(swift_pred) == y
+        self._finish_fit(
             scores,
-            self.calibration_.swift_correct,
-            self.calibration_.super_correct,
-            swift_cost=costs.swift,
-            super_cost=costs.super,
-            router_cost=costs.router,
+            swift_right.astype(float),
+            (np.asarray(super_pred) == y).astype(float),
+            swift_right,
+            costs,
         )
         return self
-
-    def _make_router(self):
-        if self.router is None:
-            return EnergyRouter()
-        if isinstance(self.router, str):
-            return EnergyRouter(score=self.router)
-        return clone(self.router)
 
     def _fit_sub_estimators(self, X, y):
         given = [getattr(self, name) for name in _SUB_ESTIMATORS]
@@ -320,11 +315,11 @@ class JointClassifier(
             train, calib = train_test_split(
                 indices, test_size=self.calibration_size, random_state=self.random_state
             )
-        X_train, y_train = _subset(X, train), y[train]
+        X_train, y_train = _safe_indexing(X, train), y[train]
         fitted = [
             est if is_fitted(est) else clone(est).fit(X_train, y_train) for est in given
         ]
-        return (*fitted, _subset(X, calib), y[calib])
+        return (*fitted, _safe_indexing(X, calib), y[calib])
 
     @staticmethod
     def _check_classes(swift, super_, y):
@@ -347,7 +342,7 @@ class JointClassifier(
                 f"predict (their classes_ are {swift.classes_.tolist()}). Drop these "
                 "samples, or retrain the models with these labels."
             )
-        return swift.classes_
+        return np.asarray(swift.classes_)
 
     def _out_of_fold_scores(self, router, router_input, y):
         cv = self.cv
@@ -360,109 +355,120 @@ class JointClassifier(
                 return clone(router).fit(router_input, y).score_samples(router_input)
         scores = np.empty(len(y))
         for train, test in check_cv(cv, y, classifier=True).split(router_input, y):
-            fold = clone(router).fit(_subset(router_input, train), y[train])
-            scores[test] = fold.score_samples(_subset(router_input, test))
+            fold = clone(router).fit(_safe_indexing(router_input, train), y[train])
+            scores[test] = fold.score_samples(_safe_indexing(router_input, test))
         return scores
 
-    def _check_costs_param(self):
-        if isinstance(self.costs, dict):
-            unknown = set(self.costs) - _COST_KEYS
-            if unknown or not {"swift", "super"} <= set(self.costs):
-                raise ValueError(
-                    "costs as a dict needs the keys 'swift' and 'super' (and "
-                    f"optionally 'router'); got {sorted(self.costs)}."
-                )
-            for key, value in self.costs.items():
-                if not isinstance(value, Real) or not value >= 0:
-                    raise ValueError(
-                        f"costs[{key!r}] must be a non-negative number; got {value!r}."
-                    )
+    # -- costs ------------------------------------------------------------------
 
-    def _costs(self, X, router_seconds, swift_seconds, super_seconds):
-        """Per-input costs of the router, the whole Swift and the Super."""
-        n = len(swift_seconds)
-        if isinstance(self.costs, dict):
-            swift = np.full(n, float(self.costs["swift"]))
-            router = np.full(n, float(self.costs.get("router", self.costs["swift"])))
-            return Bunch(
-                swift=np.maximum(swift, router),
-                super=np.full(n, float(self.costs["super"])),
-                router=router,
-                unit="given",
-            )
-        can_count = all(
-            hasattr(getattr(self, name + "_"), "estimate_flops")
-            for name in _SUB_ESTIMATORS
+    def _can_count_flops(self):
+        return all(
+            hasattr(getattr(self, name), "estimate_flops") for name in _SUB_ESTIMATORS
         )
-        if self.costs == "flops" and not can_count:
-            raise ValueError(
-                "costs='flops' needs sub-models with an estimate_flops method "
-                "(e.g. TransformerClassifier); use costs='time' or give the costs "
-                "as a dict {'swift': ..., 'super': ...}."
-            )
-        if self.costs == "time" or not can_count:
-            router = np.asarray(router_seconds, dtype=float)
-            if self.routing_method_ is None:  # random routing runs no model
-                swift = np.asarray(swift_seconds, dtype=float)
-            elif self.routing_method_ == "features":
-                swift = np.maximum(swift_seconds, router)
-            else:  # the routing logits are the Swift's own forward pass
-                router = swift = np.maximum(swift_seconds, router)
-            return Bunch(
-                swift=swift, super=super_seconds, router=router, unit="seconds"
-            )
-        return self._flops(X)
 
-    def _flops(self, X):
+    def _uses_flops(self):
+        return self.costs == "flops" or (
+            self.costs == "auto" and self._can_count_flops()
+        )
+
+    def _costs_of(self, X):
+        """Per-input FLOPs of the router, the whole Swift and the Super on ``X``."""
         swift, super_ = self.swift_estimator_, self.super_estimator_
         full = np.asarray(swift.estimate_flops(X, method="predict"), dtype=float)
-        if self.routing_method_ == "features":
+        router = full
+        if self.logit_source_.method == "features":
             router = np.asarray(swift.estimate_flops(X, method="transform"), float)
             if getattr(self, "router_", None) is not None and self.router_.head_:
                 router = router + 2.0 * self.router_.coef_.size
-        elif self.routing_method_ is None:
-            router = np.zeros_like(full)
-        else:
-            router = full
-        return Bunch(
-            swift=np.maximum(full, router),
-            super=np.asarray(super_.estimate_flops(X, method="predict"), dtype=float),
-            router=router,
+        costs = self.logit_source_.costs(router, full)
+        costs.update(
+            super=np.asarray(super_.estimate_flops(X, method="predict"), float),
             unit="FLOPs",
         )
+        return costs
+
+    def cost_per_input(self, X):
+        """Cost of each input for the router, the whole Swift and the Super.
+
+        The terms of eq. 17: with FLOPs they are counted on ``X`` itself (they
+        depend on each input's length); measured times and given costs are
+        the per-input means found in ``fit``.
+
+        Parameters
+        ----------
+        X : sequence or array-like of shape (n_samples, ...)
+            Inputs.
+
+        Returns
+        -------
+        costs : Bunch
+            Arrays of shape (n_samples,) ``router``, ``swift`` and ``super``,
+            and their ``unit`` (``"FLOPs"``, ``"seconds"`` or ``"given"``).
+        """
+        check_is_fitted(self, "calibration_")
+        X = self._check_inputs(X)
+        if self.costs_.unit == "FLOPs":
+            return self._costs_of(X)
+        n = _num_samples(X)
+        costs = Bunch(unit=self.costs_.unit)
+        for part in ("router", "swift", "super"):
+            costs[part] = np.full(n, self.costs_[part])
+        return costs
 
     # -- input validation -------------------------------------------------------
 
-    def _text_input(self):
-        return _takes_text(self.swift_estimator)
+    def _check_inputs(self, X):
+        """Check only what the joint model needs: a non-empty indexable sequence.
 
-    def _check_X(self, X, reset):
-        if not self._text_input():
-            allow_nan = all(
-                get_tags(getattr(self, name)).input_tags.allow_nan
-                for name in _SUB_ESTIMATORS
+        Everything else is for the sub-models to check, in their own terms;
+        only a Swift whose tags declare raw-text input gets its texts checked.
+        """
+        if isinstance(X, str | bytes):
+            raise TypeError(
+                "X must be a sequence of inputs, got a single string. Wrap it in "
+                "a list: [text]."
             )
-            return validate_data(
-                self,
+        if sparse.issparse(X):  # before Mapping: a DOK matrix is a dict
+            return X if X.format in ("csr", "csc") else X.tocsr()  # row indexing
+        if isinstance(X, Mapping):
+            raise TypeError(
+                "X is a dict: its keys would be read as the inputs. Pass a "
+                "sequence of inputs (a list of str, a list of dicts for a "
+                "DictVectorizer, an array or a DataFrame)."
+            )
+        try:
+            n = _num_samples(X)
+        except TypeError as exc:
+            raise TypeError(
+                "X must be a sequence of inputs that the sub-models take (a list, "
+                "an array, a sparse matrix or a DataFrame), with a length and row "
+                f"indexing; got {type(X).__name__}."
+            ) from exc
+        if n == 0:
+            raise ValueError("X is empty: at least one input is needed, got 0.")
+        if not hasattr(X, "__getitem__") and hasattr(X, "__array__"):
+            X = np.asarray(X)  # array-likes without row indexing
+        if _takes_text(self.swift_estimator):
+            # A Swift that declares text input gets its texts checked here, so
+            # that a stray number fails with our message, not deep inside it.
+            X = check_texts(
                 X,
-                reset=reset,
-                accept_sparse=["csr", "csc"],
-                dtype=None,
-                ensure_all_finite=not allow_nan,
+                hint=" The Swift takes raw text: convert the inputs to str, or use "
+                "sub-models that take numeric features.",
             )
-        return check_texts(
-            X,
-            hint=" The Swift takes raw text: convert the inputs to str, or use "
-            "sub-models that take numeric features.",
-        )
+        return X
 
-    def _check_y(self, X, y):
+    def _check_y(self, n, y):
+        if y is None:
+            raise ValueError(
+                "JointClassifier requires y to be passed, but the target y is "
+                "None: the router and threshold are calibrated on true labels."
+            )
         y = column_or_1d(y, warn=True)
         check_classification_targets(y)
-        n_x = n_samples(X)
-        if n_x != y.shape[0]:
+        if n != y.shape[0]:
             raise ValueError(
-                f"X and y have different lengths: {n_x} inputs and {y.shape[0]} "
+                f"X and y have different lengths: {n} inputs and {y.shape[0]} "
                 "labels. Pass one label per input."
             )
         return y
@@ -470,82 +476,45 @@ class JointClassifier(
     # -- serving ----------------------------------------------------------------
 
     @property
-    def threshold_selection_(self):
-        """The :meth:`ThresholdSelector.select` result behind ``threshold_``."""
-        check_is_fitted(self)
-        selector = as_selector(self.threshold)
-        cal = self.calibration_
-        return selector.select(
-            cal.scores,
-            cal.swift_correct,
-            cal.super_correct,
-            swift_cost=cal.swift_cost,
-            super_cost=cal.super_cost,
-            router_cost=cal.router_cost,
+    def routing_method_(self):
+        """``logit_source_.method``: the Swift output the router reads."""
+        return self.logit_source_.method
+
+    def _start(self, X):
+        return ModelRunner.pair(
+            self.swift_estimator_, self.super_estimator_, X, self.memory
         )
 
-    def _runners(self, X):
-        cache = resolve_cache(self.memory)
-        keys = hash_inputs(X) if cache is not None else None
-        return (
-            ModelRunner(self.swift_estimator_, X, cache, keys),
-            ModelRunner(self.super_estimator_, X, cache, keys),
+    def _scores(self, run):
+        return self.router_.score_samples(self.logit_source_.router_input(run[0])[0])
+
+    def _answer(self, run, role, rows, method):
+        if role == "swift":
+            return self.logit_source_.answer(run[0], method, self.classes_, rows)[0]
+        return run[1](method, rows)[0]
+
+    def _report_costs(self, run, keep, y_pred):
+        if self.costs_.unit == "FLOPs":
+            costs = self._costs_of(run[0].X)
+        else:
+            costs = Bunch(**{k: self.costs_[k] for k in ("swift", "super", "router")})
+        return Bunch(
+            joint=joint_cost(keep, costs.swift, costs.super, costs.router),
+            swift=float(np.mean(costs.swift)),
+            super=float(np.mean(costs.super)),
         )
 
-    def _router_input(self, swift_run):
-        method = self.routing_method_
-        if method is None:
-            n = n_samples(swift_run.X)
-            return np.zeros((n, 1)), np.zeros(n)
-        values, seconds = swift_run(method)
-        return as_logits(values, method), seconds
-
-    def _swift_output(self, swift_run, method, rows=None):
-        """The Swift's ``method`` output; read off its logits when it has them.
-
-        A Swift with ``predict_logits`` predicts ``classes_[argmax(logits)]``
-        with probabilities ``softmax(logits)``, so the forward pass that scored
-        an input also answers it: the Swift runs once per input.
-        """
-        if self.routing_method_ == "predict_logits" and method in (
-            "predict",
-            "predict_proba",
-        ):
-            logits, seconds = swift_run("predict_logits", rows)
-            if method == "predict":
-                return self.classes_[np.argmax(logits, axis=1)], np.zeros_like(seconds)
-            return softmax(logits, axis=1), np.zeros_like(seconds)
-        return swift_run(method, rows)
-
-    def _serve(self, X, method):
-        """Route ``X`` and return the served outputs of ``method`` and the routing."""
-        check_is_fitted(self)
-        X = self._check_X(X, reset=False)
-        swift_run, super_run = self._runners(X)
-        scores = self.router_.score_samples(self._router_input(swift_run)[0])
-        keep = scores >= self.threshold_
-        kept, routed = np.flatnonzero(keep), np.flatnonzero(~keep)
-        pieces = []
-        if kept.size:
-            pieces.append((kept, self._swift_output(swift_run, method, kept)[0]))
-        if routed.size:
-            pieces.append((routed, super_run(method, routed)[0]))
-        first = np.asarray(pieces[0][1])
-        out = np.empty((keep.size,) + first.shape[1:], dtype=first.dtype)
-        if len(pieces) == 2:
-            out = out.astype(np.result_type(first, np.asarray(pieces[1][1])))
-        for rows, values in pieces:
-            out[rows] = values
-        return out, keep, scores
+    def _report_quality(self, y_pred, y):
+        y = self._check_y(len(y_pred), y)
+        return {"accuracy": float(np.mean(y_pred == y))}
 
     def predict(self, X):
         """Predict with the Swift where it is trusted and the Super elsewhere.
 
         Parameters
         ----------
-        X : sequence of str, {array-like, sparse matrix} of shape \
-                (n_samples, n_features)
-            Inputs.
+        X : sequence or array-like of shape (n_samples, ...)
+            Inputs, in the form the sub-models take.
 
         Returns
         -------
@@ -560,9 +529,8 @@ class JointClassifier(
 
         Parameters
         ----------
-        X : sequence of str, {array-like, sparse matrix} of shape \
-                (n_samples, n_features)
-            Inputs.
+        X : sequence or array-like of shape (n_samples, ...)
+            Inputs, in the form the sub-models take.
 
         Returns
         -------
@@ -572,104 +540,62 @@ class JointClassifier(
         """
         return self._serve(X, "predict_proba")[0].astype(np.float64)
 
-    def routing_scores(self, X):
-        """Routing score of each input; the Swift keeps ``score >= threshold_``.
+    def routing_details(self, X, *, super_model=True):
+        """Everything about the routing of ``X``, for evaluation and plots.
+
+        Unlike :meth:`predict`, this runs each model on *every* input (the
+        Super only with ``super_model=True``), so that the routing can be
+        compared with what each model alone would do. The Displays use it.
 
         Parameters
         ----------
-        X : sequence of str, {array-like, sparse matrix} of shape \
-                (n_samples, n_features)
-            Inputs.
+        X : sequence or array-like of shape (n_samples, ...)
+            Inputs, in the form the sub-models take.
+        super_model : bool, default=True
+            Whether to run the Super on every input too.
 
         Returns
         -------
-        scores : ndarray of shape (n_samples,)
-            Higher means the input fits the Swift better.
+        details : Bunch
+            ``scores`` (routing scores), ``logits`` (the router's logits,
+            None for a score that reads none), ``logit_method``
+            (``routing_method_``), ``swift_pred``, ``super_pred`` (None
+            without ``super_model``), and per-input ``router_cost``,
+            ``swift_cost``, ``super_cost`` with their ``cost_unit``.
         """
-        check_is_fitted(self)
-        X = self._check_X(X, reset=False)
-        swift_run, _ = self._runners(X)
-        return self.router_.score_samples(self._router_input(swift_run)[0])
-
-    def served_by(self, X):
-        """Which model serves each input (runs the Swift only).
-
-        Parameters
-        ----------
-        X : sequence of str, {array-like, sparse matrix} of shape \
-                (n_samples, n_features)
-            Inputs.
-
-        Returns
-        -------
-        served_by : ndarray of str of shape (n_samples,)
-            ``"swift"`` or ``"super"``.
-        """
-        keep = self.routing_scores(X) >= self.threshold_
-        return np.where(keep, "swift", "super")
-
-    def routing_report(self, X, y=None):
-        """Predict and account for what it cost (eq. 17).
-
-        Parameters
-        ----------
-        X : sequence of str, {array-like, sparse matrix} of shape \
-                (n_samples, n_features)
-            Inputs.
-        y : array-like of shape (n_samples,), default=None
-            True labels, for the accuracy.
-
-        Returns
-        -------
-        report : Bunch
-            ``y_pred``, ``served_by``, ``scores``, ``threshold``,
-            ``n_samples``, ``n_swift``, ``n_super``, ``swift_ratio``,
-            ``cost_per_input`` (joint, eq. 17), ``swift_cost_per_input`` and
-            ``super_cost_per_input`` (each model alone), ``speedup`` (Super
-            cost over joint cost), ``cost_unit``, ``wall_time`` (seconds this
-            call took; low when outputs come from the cache), and, with ``y``,
-            ``accuracy``.
-        """
-        start = time.perf_counter()
-        y_pred, keep, scores = self._serve(X, "predict")
-        wall_time = time.perf_counter() - start
-        if self.costs_.unit == "FLOPs":
-            costs = self._flops(self._check_X(X, reset=False))
-        else:
-            costs = Bunch(**{k: self.costs_[k] for k in ("swift", "super", "router")})
-        cost = joint_cost(keep, costs.swift, costs.super, costs.router)
-        super_cost = float(np.mean(costs.super))
-        report = RoutingReport(
-            y_pred=y_pred,
-            served_by=np.where(keep, "swift", "super"),
-            scores=scores,
-            threshold=self.threshold_,
-            n_samples=int(keep.size),
-            n_swift=int(keep.sum()),
-            n_super=int((~keep).sum()),
-            swift_ratio=float(keep.mean()),
-            cost_per_input=cost,
-            swift_cost_per_input=float(np.mean(costs.swift)),
-            super_cost_per_input=super_cost,
-            speedup=super_cost / cost if cost > 0 else float("inf"),
-            cost_unit=self.costs_.unit,
-            wall_time=wall_time,
+        check_is_fitted(self, "calibration_")
+        X = self._check_inputs(X)
+        swift_run, super_run = self._start(X)
+        router_input, _ = self.logit_source_.router_input(swift_run)
+        method = self.logit_source_.method
+        costs = self.cost_per_input(X)
+        return Bunch(
+            scores=self.router_.score_samples(router_input),
+            logits=None
+            if method is None
+            else self.router_.predict_logits(router_input),
+            logit_method=method,
+            swift_pred=self.logit_source_.answer(swift_run, "predict", self.classes_)[
+                0
+            ],
+            super_pred=super_run("predict")[0] if super_model else None,
+            router_cost=costs.router,
+            swift_cost=costs.swift,
+            super_cost=costs.super,
+            cost_unit=costs.unit,
         )
-        if y is not None:
-            y = self._check_y(y_pred, y)
-            report.accuracy = float(np.mean(y_pred == y))
-        return report
 
     # -- scikit-learn protocol --------------------------------------------------
 
-    def __sklearn_clone__(self):
-        # Pre-trained sub-models are shared, not copied: like FrozenEstimator,
-        # cloning a joint model must neither forget nor duplicate their weights.
-        params = self.get_params(deep=False)
-        for name, value in params.items():
-            if not (name in _SUB_ESTIMATORS and is_fitted(value)):
-                params[name] = clone(value, safe=False)
-        return type(self)(**params)
+    @property
+    def n_features_in_(self):
+        """Number of features the Swift saw in its fit, when it has one."""
+        return self.swift_estimator_.n_features_in_
+
+    @property
+    def feature_names_in_(self):
+        """Feature names the Swift saw in its fit, when it has them."""
+        return self.swift_estimator_.feature_names_in_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -685,18 +611,6 @@ class JointClassifier(
             swift_tags.input_tags.allow_nan and super_tags.input_tags.allow_nan
         )
         return tags
-
-
-class RoutingReport(Bunch):
-    """A :class:`~sklearn.utils.Bunch` whose repr shows the numbers, not arrays."""
-
-    def __repr__(self):
-        fields = ", ".join(
-            f"{key}={value:.6g}" if isinstance(value, float) else f"{key}={value!r}"
-            for key, value in self.items()
-            if not isinstance(value, np.ndarray)
-        )
-        return f"RoutingReport({fields})"
 
 
 def _takes_text(estimator):

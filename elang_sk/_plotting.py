@@ -49,16 +49,21 @@ def _same_score(a, b):
     return type(a) is type(b) and a.get_params() == b.get_params()
 
 
-def _check_inputs(joint_clf, X, y):
-    """Checked inputs and labels of a fitted joint model, and its model runners."""
+def _routing_details(joint_clf, X, y, *, super_model=True):
+    """A fitted joint model's :meth:`~JointClassifier.routing_details` on ``X``,
+    with the correctness of each model on the labels ``y``."""
     check_is_fitted(joint_clf)
-    X = joint_clf._check_X(X, reset=False)
-    y = joint_clf._check_y(X, y)
-    return X, y, *joint_clf._runners(X)
-
-
-def _is_correct(run, y):
-    return np.asarray(run("predict")[0]) == y
+    details = joint_clf.routing_details(X, super_model=super_model)
+    y = column_or_1d(y)
+    if y.shape[0] != details.scores.shape[0]:
+        raise ValueError(
+            f"X and y have different lengths: {details.scores.shape[0]} inputs and "
+            f"{y.shape[0]} labels. Pass one label per input."
+        )
+    details.swift_correct = np.asarray(details.swift_pred) == y
+    if super_model:
+        details.super_correct = np.asarray(details.super_pred) == y
+    return details
 
 
 class TradeoffDisplay:
@@ -425,14 +430,10 @@ class TradeoffDisplay:
         >>> plt.close("all")
         """
         check_matplotlib_support(f"{cls.__name__}.from_estimator")
-        X, y, swift_run, super_run = _check_inputs(joint_clf, X, y)
-        swift_correct = _is_correct(swift_run, y)
-        super_correct = _is_correct(super_run, y)
+        details = _routing_details(joint_clf, X, y)
+        swift_correct = details.swift_correct
         router = joint_clf.router_
-        method = joint_clf.routing_method_
-        logits = None
-        if method is not None:
-            logits = router.predict_logits(joint_clf._router_input(swift_run)[0])
+        method, logits = details.logit_method, details.logits
 
         routing_scores, threshold = {}, {}
         for score in scores:
@@ -463,17 +464,14 @@ class TradeoffDisplay:
                 )
             routing_scores[key] = score(logits)
 
-        costs = joint_clf.costs_
-        unit = costs.unit  # "given" costs have no known unit
-        if unit == "FLOPs":
-            costs = joint_clf._flops(X)
+        unit = details.cost_unit  # "given" costs have no known unit
         return cls.from_predictions(
             routing_scores,
             swift_correct,
-            super_correct,
-            swift_cost=costs.swift,
-            super_cost=costs.super,
-            router_cost=costs.router,
+            details.super_correct,
+            swift_cost=details.swift_cost,
+            super_cost=details.super_cost,
+            router_cost=details.router_cost,
             threshold=threshold,
             cost_unit=None if unit == "given" else unit,
             ax=ax,
@@ -746,14 +744,12 @@ class ScoreDistributionDisplay:
         >>> plt.close("all")
         """
         check_matplotlib_support(f"{cls.__name__}.from_estimator")
-        X, y, swift_run, _ = _check_inputs(joint_clf, X, y)
-        router = joint_clf.router_
-        scores = router.score_samples(joint_clf._router_input(swift_run)[0])
+        details = _routing_details(joint_clf, X, y, super_model=False)
         return cls.from_predictions(
-            scores,
-            _is_correct(swift_run, y),
+            details.scores,
+            details.swift_correct,
             threshold=joint_clf.threshold_,
-            name=_score_name(router.score),
+            name=_score_name(joint_clf.router_.score_func),
             ax=ax,
             bins=bins,
         )

@@ -264,7 +264,7 @@ def run_protocol(
     joint = JointClassifier(
         swift_clf,
         super_clf,
-        router=EnergyRouter(score=score),
+        router=EnergyRouter(score_func=score),
         threshold=selector,
         costs="flops",
         memory=cache,
@@ -349,7 +349,7 @@ def run_protocol(
             ("match_super", 0.005),
         ):
             joint.set_params(
-                router=EnergyRouter(score=name),
+                router=EnergyRouter(score_func=name),
                 threshold=ThresholdSelector(strategy, tol=strategy_tol),
             )
             joint.fit(X_dev, y_dev)
@@ -375,7 +375,7 @@ def run_protocol(
     ablation.append(oracle)
 
     # Restore the main configuration for the plots.
-    joint.set_params(router=EnergyRouter(score=score), threshold=selector)
+    joint.set_params(router=EnergyRouter(score_func=score), threshold=selector)
     joint.fit(X_dev, y_dev)
 
     report = {

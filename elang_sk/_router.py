@@ -46,10 +46,12 @@ class EnergyRouter(BaseEstimator):
 
     Parameters
     ----------
-    score : {"energy", "softmax", "entropy", "random"} or BaseScore, \
+    score_func : {"energy", "softmax", "entropy", "random"} or BaseScore, \
             default="energy"
         The routing score. A string is a shortcut for the score object with
-        default parameters, e.g. ``EnergyScore(temperature=1.0)``.
+        default parameters, e.g. ``EnergyScore(temperature=1.0)``. (Named like
+        :class:`~sklearn.feature_selection.SelectKBest`'s ``score_func``: a
+        parameter never takes the name of an estimator method.)
     head : bool or "auto", default="auto"
         Whether to train an energy head on features (True) or read ``X`` as
         logits (False); ``"auto"`` trains a head when ``y`` is given.
@@ -66,7 +68,7 @@ class EnergyRouter(BaseEstimator):
         Whether an energy head was trained.
     classes_ : ndarray of shape (n_classes,)
         Labels of the head's logits (only when ``head_`` is True).
-    coef_ : ndarray of shape (n_features, n_classes)
+    coef_ : ndarray of shape (n_classes, n_features)
         Weights of the energy head (only when ``head_`` is True).
     intercept_ : ndarray of shape (n_classes,)
         Intercepts of the energy head (only when ``head_`` is True).
@@ -85,7 +87,7 @@ class EnergyRouter(BaseEstimator):
     >>> import numpy as np
     >>> from elang_sk import EnergyRouter
     >>> logits = np.array([[4.0, -1.0], [0.2, 0.1], [-3.0, 5.0]])
-    >>> EnergyRouter(score="energy").fit(logits).score_samples(logits).round(2)
+    >>> EnergyRouter(score_func="energy").fit(logits).score_samples(logits).round(2)
     array([4.01, 0.84, 5.  ])
 
     Or train an energy head on frozen features:
@@ -98,14 +100,14 @@ class EnergyRouter(BaseEstimator):
     """
 
     _parameter_constraints = {
-        "score": [StrOptions(set(SCORES)), BaseScore],
+        "score_func": [StrOptions(set(SCORES)), BaseScore],
         "head": ["boolean", StrOptions({"auto"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
     }
 
-    def __init__(self, score="energy", head="auto", alpha=1e-4, max_iter=500):
-        self.score = score
+    def __init__(self, score_func="energy", head="auto", alpha=1e-4, max_iter=500):
+        self.score_func = score_func
         self.head = head
         self.alpha = alpha
         self.max_iter = max_iter
@@ -127,7 +129,7 @@ class EnergyRouter(BaseEstimator):
         self : EnergyRouter
             The fitted router.
         """
-        self.score_ = clone(get_score(self.score))
+        self.score_ = clone(get_score(self.score_func))
         head = y is not None if self.head == "auto" else bool(self.head)
         if head and y is None:
             raise ValueError(
@@ -137,7 +139,15 @@ class EnergyRouter(BaseEstimator):
             )
         self.head_ = head and self.score_.uses_logits
         if self.head_:
-            X, y = validate_data(self, X, y, accept_sparse="csr", dtype=np.float64)
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                accept_sparse="csr",
+                dtype=np.float64,
+                ensure_all_finite=False,
+            )
+            _check_finite(X)
             check_classification_targets(y)
             self.classes_, y_index = np.unique(y, return_inverse=True)
             if len(self.classes_) < 2:
@@ -145,23 +155,30 @@ class EnergyRouter(BaseEstimator):
                     "The energy head needs at least two classes in y; got 1 class: "
                     f"{self.classes_.tolist()}."
                 )
-            self.coef_, self.intercept_, self.n_iter_ = fit_linear_head(
+            coef, self.intercept_, self.n_iter_ = fit_linear_head(
                 X,
                 y_index,
                 len(self.classes_),
                 alpha=self.alpha,
                 max_iter=self.max_iter,
             )
+            self.coef_ = np.ascontiguousarray(coef.T)
         else:
             self._validate_logits(X, reset=True)
         return self
 
     def _validate_logits(self, X, reset):
         X = validate_data(
-            self, X, accept_sparse="csr", allow_nd=True, dtype="numeric", reset=reset
+            self,
+            X,
+            accept_sparse="csr",
+            allow_nd=True,
+            dtype="numeric",
+            reset=reset,
+            ensure_all_finite=False,
         )
         # Logits are small and dense by nature; sparse input is densified.
-        return X.toarray() if hasattr(X, "toarray") else X
+        return _check_finite(X.toarray() if hasattr(X, "toarray") else X)
 
     def predict_logits(self, X):
         """Return the logits the score is computed from.
@@ -181,9 +198,14 @@ class EnergyRouter(BaseEstimator):
         check_is_fitted(self)
         if self.head_:
             X = validate_data(
-                self, X, accept_sparse="csr", dtype=np.float64, reset=False
+                self,
+                X,
+                accept_sparse="csr",
+                dtype=np.float64,
+                reset=False,
+                ensure_all_finite=False,
             )
-            return np.asarray(X @ self.coef_) + self.intercept_
+            return np.asarray(_check_finite(X) @ self.coef_.T) + self.intercept_
         return self._validate_logits(X, reset=False)
 
     def score_samples(self, X, mask=None):
@@ -212,6 +234,23 @@ class EnergyRouter(BaseEstimator):
         tags.input_tags.sparse = True
         tags.target_tags.required = self.head is True
         return tags
+
+
+def _check_finite(X):
+    """``X`` itself if every value is finite, else a ValueError saying where."""
+    values = X.data if hasattr(X, "data") and hasattr(X, "indptr") else X
+    finite = np.isfinite(values)
+    if not finite.all():
+        rows = np.flatnonzero(~finite.reshape(len(values), -1).all(axis=1))
+        if hasattr(X, "indptr"):  # sparse: map stored values back to rows
+            rows = np.unique(np.searchsorted(X.indptr, rows, side="right") - 1)
+        raise ValueError(
+            f"The router's input contains NaN or infinite values in {rows.size} "
+            f"row(s) (first: {rows[:5].tolist()}). These are the Swift's logits "
+            "or features: check the Swift model (NaN weights, a float16 overflow; "
+            "run it in float32) or drop the inputs it cannot score."
+        )
+    return X
 
 
 def _as_rows(X):

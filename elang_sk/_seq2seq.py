@@ -407,7 +407,7 @@ class JointSeq2Seq(ServingThresholdMixin, MetaEstimatorMixin, BaseEstimator):
     def _make_score(self):
         router = self.router
         if isinstance(router, EnergyRouter):
-            router = router.score
+            router = router.score_func
         score = clone(get_score(router))
         if self.aggregate is not None and "aggregate" in score.get_params():
             score.set_params(aggregate=self.aggregate)

@@ -156,7 +156,7 @@ def test_gridsearch_with_tradeoff_scorer_does_not_route_everything_to_super(
 def test_clone_keeps_pretrained_models_by_reference(text_models):
     """Pre-trained sub-models are shared by clones, never copied or refit."""
     swift, super_ = text_models
-    clf = JointClassifier(swift, super_, router=EnergyRouter(score="softmax"))
+    clf = JointClassifier(swift, super_, router=EnergyRouter(score_func="softmax"))
     copy = clone(clf)
     assert copy.swift_estimator is swift and copy.super_estimator is super_
     assert copy.router is not clf.router
@@ -210,7 +210,7 @@ def test_binary_pipeline_gets_an_energy_head():
     )
     clf = JointClassifier(swift, super_).fit(X[300:500], y[300:500])
     assert clf.routing_method_ == "features"
-    assert clf.router_.head_ and clf.router_.coef_.shape[1] == 2
+    assert clf.router_.head_ and clf.router_.coef_.shape[0] == 2
     in_sample = clf.router_.score_samples(swift[:-1].transform(X[300:500]))
     assert not np.allclose(clf.calibration_.scores, in_sample)
 

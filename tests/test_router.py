@@ -20,7 +20,7 @@ def test_logits_mode_scores_the_given_logits():
 def test_score_object_with_parameters():
     """A score object with parameters is used as given."""
     logits = np.random.default_rng(0).normal(size=(20, 4))
-    router = EnergyRouter(score=EntropyScore()).fit(logits)
+    router = EnergyRouter(score_func=EntropyScore()).fit(logits)
     np.testing.assert_allclose(router.score_samples(logits), EntropyScore()(logits))
 
 
@@ -55,7 +55,7 @@ def test_auto_head_follows_y():
 def test_random_router_needs_no_head():
     """The random score ignores the features and trains nothing."""
     X, y = make_classification(n_samples=50, random_state=0)
-    router = EnergyRouter(score="random", head=True).fit(X, y)
+    router = EnergyRouter(score_func="random", head=True).fit(X, y)
     assert router.head_ is False
     assert router.score_samples(X).shape == (50,)
 

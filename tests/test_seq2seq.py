@@ -179,7 +179,7 @@ def test_threshold_knob_needs_no_refit(fitted, pairs):
         {"router": "softmax"},
         {"router": EntropyScore(), "aggregate": "min"},
         {"router": "random"},
-        {"router": EnergyRouter(score="energy"), "aggregate": 0.25},
+        {"router": EnergyRouter(score_func="energy"), "aggregate": 0.25},
     ],
 )
 def test_every_score_routes(tok, pairs, params):

@@ -1,0 +1,124 @@
+"""ModelRunner: one sub-model's outputs on one input set, through the cache."""
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+from sklearn.pipeline import Pipeline
+from sklearn.utils import _safe_indexing
+from sklearn.utils.validation import check_is_fitted
+
+from elang_sk._cache import hash_inputs, n_samples, resolve_cache, timed_compute
+from elang_sk._outputs import fingerprint  # TODO: _fingerprint
+
+
+def is_fitted(estimator):
+    """Whether ``estimator`` is fitted (pre-trained), as scikit-learn decides it."""
+    if not isinstance(estimator, BaseEstimator) and not hasattr(
+        estimator, "__sklearn_is_fitted__"
+    ):
+        # A plain object with predict (a user's wrapper) is used as given.
+        return True
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        return False
+    return True
+
+
+def has_features(estimator):
+    """Whether frozen features can be read off the estimator for an energy head."""
+    if isinstance(estimator, Pipeline):
+        return len(estimator.steps) > 1
+    return hasattr(estimator, "transform")
+
+
+class ModelRunner:
+    """Runs the methods of one fitted sub-model on (subsets of) one input set.
+
+    Outputs go through the per-input cache when there is one, and are kept in
+    memory for the duration of one call, so that e.g. a Pipeline's features are
+    computed once for both its logits and its labels. Without a cache nothing
+    is hashed or fingerprinted: serving pays only for the model itself.
+
+    Parameters
+    ----------
+    estimator : object
+        A fitted model.
+    X : sequence or array-like
+        The inputs of this call, passed through as given (indexed with
+        :func:`sklearn.utils._safe_indexing`).
+    cache : OutputCache or None
+        Where outputs are cached.
+    keys : ndarray or None
+        :func:`hash_inputs` of ``X``, shared by the runners of one call.
+    role : str
+        ``"Swift"`` or ``"Super"``, for error messages.
+    """
+
+    def __init__(self, estimator, X, cache=None, keys=None, role="model"):
+        self.estimator = estimator
+        self.X = X
+        self.n = n_samples(X)
+        self.cache = cache
+        self.keys = keys
+        self.role = role
+        self._fingerprint = None
+        self._memo = {}
+
+    @classmethod
+    def pair(cls, swift, super_, X, memory):
+        """The Swift's and the Super's runners of one call, sharing input keys."""
+        cache = resolve_cache(memory)
+        keys = hash_inputs(X) if cache is not None else None
+        return (
+            cls(swift, X, cache, keys, role="Swift"),
+            cls(super_, X, cache, keys, role="Super"),
+        )
+
+    def __call__(self, method, rows=None):
+        """Output of ``method`` on the rows ``rows`` (all rows when None).
+
+        Returns the values and the compute seconds per input.
+        """
+        if method in self._memo:
+            values, seconds = self._memo[method]
+            return (values, seconds) if rows is None else (values[rows], seconds[rows])
+        all_rows = rows is None
+        rows = np.arange(self.n) if all_rows else np.asarray(rows, np.intp)
+        est = self.estimator
+        if isinstance(est, Pipeline) and len(est.steps) > 1 and method != "features":
+            # Compute (and cache) the features once; the final step is cheap.
+            features, feature_seconds = self("features", None if all_rows else rows)
+            values, seconds = timed_compute(getattr(est.steps[-1][1], method), features)
+            seconds = seconds + feature_seconds
+        else:
+            if method == "features":
+                compute = (
+                    est[:-1].transform if isinstance(est, Pipeline) else (est.transform)
+                )
+            else:
+                compute = getattr(est, method)
+            X = self.X if all_rows else _safe_indexing(self.X, rows)
+            if self.cache is None:
+                values, seconds = timed_compute(compute, X)
+            else:
+                if self._fingerprint is None:
+                    self._fingerprint = fingerprint(est)
+                values, seconds = self.cache.get_or_compute(
+                    f"{self._fingerprint}/{method}", X, compute, keys=self.keys[rows]
+                )
+        self._check_length(values, rows.size, method)
+        if all_rows:
+            self._memo[method] = values, seconds
+        return values, seconds
+
+    def _check_length(self, values, expected, method):
+        got = n_samples(values)
+        if got != expected:
+            raise ValueError(
+                f"The {self.role} model's {method} returned {got} rows for "
+                f"{expected} inputs: it does not read X as a sequence of inputs. "
+                "A text model iterates a pandas DataFrame as its column names: "
+                "pass one column (df['text']) or a list of str; otherwise pass X "
+                "in the form both sub-models take."
+            )
