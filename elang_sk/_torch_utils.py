@@ -1,7 +1,8 @@
 """Private torch helpers: devices, dtypes, weight digests and batched inference.
 
-Nothing here is public; :mod:`elang_sk._transformers` is the only user. torch is
-imported at module level, so this module must only be imported lazily.
+Nothing here is public; the transformers estimators and their helper modules
+use it. torch is imported at module level, so this module must only be imported
+lazily.
 """
 
 import hashlib

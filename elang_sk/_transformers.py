@@ -7,50 +7,44 @@ pooled last hidden state of the encoder (``transform``, the input of the extra
 energy head of encoder-decoder models, eq. 8), and the FLOPs each input costs
 (``estimate_flops``).
 
+The estimator only holds parameters and what ``fit`` decided; the work is done
+by :mod:`elang_sk._hf_loading` (model, tokenizer, task, label mapping),
+:mod:`elang_sk._hf_training` (head, fine-tuning, distillation) and
+:mod:`elang_sk._hf_inference` (tokenization, batching, forward passes).
 torch and transformers are imported at module level: :mod:`elang_sk` loads this
 module lazily, on first use of :class:`TransformerClassifier`.
 """
 
 import copy
 import hashlib
-import json
 import os
+import warnings
 from numbers import Integral, Real
 
 import joblib
 import numpy as np
 import torch
-from scipy.optimize import minimize
-from scipy.special import log_softmax, logsumexp, softmax
+from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, check_random_state
+from sklearn.utils.validation import check_is_fitted
 
 from elang_sk._cache import OutputCache, resolve_cache
-from elang_sk._flops import count_flops, flops_per_input
-from elang_sk._torch_utils import (
-    module_digest,
-    pad_batch,
-    resolve_device,
-    resolve_dtype,
-    run_batches,
+from elang_sk._hf_inference import HFForward, check_finite_outputs, tokenizer_digest
+from elang_sk._hf_loading import (
+    TASKS,
+    label_tokens,
+    load_model,
+    position_limit,
+    sequence_columns,
 )
+from elang_sk._hf_training import fine_tune, fit_head, teacher_targets
+from elang_sk._repr import repr_with_short_objects
+from elang_sk._torch_utils import resolve_device, resolve_dtype
 from elang_sk._validation import check_texts
 
-_TASKS = ("sequence-classification", "encoder", "seq2seq")
 _METHODS = ("predict", "predict_proba", "predict_logits", "transform")
-
-
-class _ShortRepr:
-    """Stand-in shown by ``repr`` instead of a model's module tree."""
-
-    def __init__(self, obj):
-        name = getattr(obj, "name_or_path", "") or ""
-        self.text = f"{type(obj).__name__}({name!r})" if name else type(obj).__name__
-
-    def __repr__(self):
-        return self.text
 
 
 class TransformerClassifier(ClassifierMixin, BaseEstimator):
@@ -119,7 +113,9 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         Weight of the distillation loss; ``1 - distill_alpha`` weighs the hard
         labels.
     max_length : int, default=128
-        Inputs are truncated to this many tokens.
+        Inputs are truncated to this many tokens. A value above the number of
+        positions the model can encode is capped at that number in ``fit``,
+        with a warning (``max_length_`` holds the length used).
     batch_size : int, default=32
         Inputs per forward pass. Inputs are sorted by length and padded per
         batch; on a CUDA out-of-memory error the batch is halved and the run
@@ -152,6 +148,9 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         The model used for predictions.
     tokenizer_ : transformers tokenizer
         The tokenizer used.
+    max_length_ : int
+        The truncation length used: ``max_length``, capped at the model's
+        position limit.
     task_ : str
         The resolved task.
     device_ : torch.device
@@ -179,10 +178,13 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
 
     Examples
     --------
+    A tiny random BERT, saved to a folder and loaded from it by path:
+
+    >>> import shutil, tempfile
     >>> import torch
     >>> from tokenizers import Tokenizer, models, pre_tokenizers
     >>> from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-    >>> from elang_sk._transformers import TransformerClassifier
+    >>> from elang_sk import TransformerClassifier
     >>> words = ["[PAD]", "[UNK]", "good", "bad", "film", "plot"]
     >>> backend = Tokenizer(models.WordLevel(
     ...     {w: i for i, w in enumerate(words)}, unk_token="[UNK]"))
@@ -192,9 +194,14 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
     >>> _ = torch.manual_seed(0)
     >>> model = BertModel(BertConfig(
     ...     vocab_size=len(words), hidden_size=16, num_hidden_layers=1,
-    ...     num_attention_heads=2, intermediate_size=32))
+    ...     num_attention_heads=2, intermediate_size=32,
+    ...     max_position_embeddings=32))
+    >>> folder = tempfile.mkdtemp()
+    >>> model.save_pretrained(folder)
+    >>> _ = tokenizer.save_pretrained(folder)
     >>> X = ["good film", "bad film", "good plot", "bad plot"]
-    >>> clf = TransformerClassifier(model, tokenizer).fit(X, ["+", "-", "+", "-"])
+    >>> clf = TransformerClassifier(folder, max_length=32, device="cpu")
+    >>> clf = clf.fit(X, ["+", "-", "+", "-"])
     >>> clf.task_
     'encoder'
     >>> clf.predict_logits(X).shape
@@ -203,12 +210,13 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
     (4, 16)
     >>> clf.predict(X).tolist()
     ['+', '-', '+', '-']
+    >>> shutil.rmtree(folder)
     """
 
     _parameter_constraints: dict = {
         "model": "no_validation",
         "tokenizer": "no_validation",
-        "task": [StrOptions({"auto", *_TASKS})],
+        "task": [StrOptions({"auto", *TASKS})],
         "pooling": [StrOptions({"mean", "cls"})],
         "label_words": [dict, None],
         "fine_tune": ["boolean"],
@@ -274,8 +282,6 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         self.progress = progress
         self.random_state = random_state
 
-    # ------------------------------------------------------------------ fit
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
         """Load the model and fit what ``task`` and ``fine_tune`` ask for.
@@ -304,7 +310,22 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         self.n_classes_ = len(self.classes_)
         self._flops_memo = {}
         self._tokenizer_memo = None
+        for name in ("columns_", "label_token_ids_", "coef_", "intercept_"):
+            # A refit with another task must not keep the last fit's mapping.
+            self.__dict__.pop(name, None)
         self._load()
+        limit = position_limit(self.model_)
+        self.max_length_ = self.max_length
+        if limit is not None and self.max_length > limit:
+            warnings.warn(
+                f"max_length={self.max_length} is above the {limit} positions that "
+                f"{type(self.model_).__name__} can encode; inputs are truncated to "
+                f"{limit} tokens instead. Set max_length<={limit} to silence this "
+                "warning.",
+                UserWarning,
+                stacklevel=3,
+            )
+            self.max_length_ = limit
 
         trains = self.task_ == "encoder" or self.fine_tune
         if self.distill_from is not None and not trains:
@@ -318,326 +339,106 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
                 "Training needs samples of at least 2 classes; got only class "
                 f"{self.classes_[0]!r}."
             )
-        soft = self._teacher_targets(X) if self.distill_from is not None else None
+        soft = None
+        if self.distill_from is not None:
+            soft = teacher_targets(
+                self.distill_from, X, self.classes_, self.distill_temperature
+            )
 
+        targets = None
         if self.task_ == "sequence-classification":
-            self.columns_ = self._sequence_columns(self.model_.config)
+            self.columns_ = sequence_columns(
+                self.model_.config, self.classes_, self.label_words
+            )
         elif self.task_ == "seq2seq":
-            self.label_token_ids_, self._label_targets = self._label_tokens()
+            self.label_token_ids_, targets = label_tokens(
+                self.tokenizer_, self.classes_, self.label_words, self.max_length_
+            )
 
+        distill = dict(
+            soft=soft,
+            distill_temperature=self.distill_temperature,
+            distill_alpha=self.distill_alpha,
+        )
         if self.fine_tune:
-            self._fine_tune(X, y_encoded, soft)
+            coef, intercept = fine_tune(
+                self._forward(),
+                X,
+                y_encoded,
+                n_classes=self.n_classes_,
+                label_targets=targets,
+                epochs=self.epochs,
+                learning_rate=self.learning_rate,
+                batch_size=self.batch_size,
+                random_state=self.random_state,
+                **distill,
+            )
+            if coef is not None:
+                self.coef_, self.intercept_ = coef, intercept
         elif self.task_ == "encoder":
-            features = self._transform(X)
-            self.coef_, self.intercept_ = _fit_linear_head(
-                features.astype(np.float64),
+            self.coef_, self.intercept_ = fit_head(
+                self._transform(X),
                 y_encoded,
                 self.n_classes_,
+                alpha=self.head_alpha,
                 soft=soft,
                 temperature=self.distill_temperature,
                 distill_alpha=self.distill_alpha,
-                alpha=self.head_alpha,
             )
-        self.model_.eval()
         return self
 
     def _load(self):
-        import transformers
-
-        fine_tune = self.fine_tune
-        if isinstance(self.model, str | os.PathLike):
-            config = transformers.AutoConfig.from_pretrained(self.model)
-            task = self._resolve_task(config, type_name=None)
-            auto = {
-                "sequence-classification": (
-                    transformers.AutoModelForSequenceClassification
-                ),
-                "encoder": transformers.AutoModel,
-                "seq2seq": transformers.AutoModelForSeq2SeqLM,
-            }[task]
-            kwargs = {}
-            if task == "sequence-classification" and fine_tune:
-                try:
-                    self._sequence_columns(config)
-                except ValueError:
-                    # Fine-tuning on new classes: start from a fresh head.
-                    names = [str(c) for c in self.classes_]
-                    kwargs = dict(
-                        num_labels=len(names),
-                        id2label=dict(enumerate(names)),
-                        label2id={n: i for i, n in enumerate(names)},
-                        ignore_mismatched_sizes=True,
-                    )
-            model = auto.from_pretrained(self.model, dtype=torch.float32, **kwargs)
-            tokenizer = self.model if self.tokenizer is None else self.tokenizer
-        elif isinstance(self.model, transformers.PreTrainedModel):
-            task = self._resolve_task(self.model.config, type(self.model).__name__)
-            # Training changes weights in place: never on the caller's object.
-            model = copy.deepcopy(self.model) if fine_tune else self.model
-            if self.tokenizer is None:
-                raise ValueError(
-                    "tokenizer must be given when model is a loaded model object; "
-                    "pass the tokenizer object, or its hub id or folder."
-                )
-            tokenizer = self.tokenizer
-        else:
-            raise TypeError(
-                "model must be a hub id, a local folder or a transformers "
-                f"PreTrainedModel; got {type(self.model).__name__}."
-            )
-        if isinstance(tokenizer, str | os.PathLike):
-            tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer)
-
-        self.task_ = task
+        model, self.tokenizer_, self.task_ = load_model(
+            self.model,
+            self.tokenizer,
+            task=self.task,
+            fine_tune=self.fine_tune,
+            classes=self.classes_,
+            label_words=self.label_words,
+        )
         self.device_ = resolve_device(self.device)
         self.dtype_ = resolve_dtype(self.dtype, self.device_, model.dtype)
         if model.device != self.device_ or model.dtype != self.dtype_:
             model.to(device=self.device_, dtype=self.dtype_)
         model.eval()
         self.model_ = model
-        self.tokenizer_ = tokenizer
 
-    def _resolve_task(self, config, type_name):
-        is_seq2seq = bool(getattr(config, "is_encoder_decoder", False))
-        names = [type_name] if type_name else list(config.architectures or [])
-        has_head = any(n.endswith("ForSequenceClassification") for n in names)
-        if self.task == "auto":
-            if is_seq2seq:
-                return "seq2seq"
-            return "sequence-classification" if has_head else "encoder"
-        if self.task == "seq2seq" and not is_seq2seq:
-            raise ValueError(
-                "task='seq2seq' needs an encoder-decoder model (config."
-                f"is_encoder_decoder=True); got {names or config.model_type}."
-            )
-        if self.task == "sequence-classification" and type_name and not has_head:
-            raise ValueError(
-                "task='sequence-classification' needs a *ForSequenceClassification "
-                f"model; got {type_name}. Use task='encoder' to train a head."
-            )
-        return self.task
-
-    def _sequence_columns(self, config):
-        n_outputs = config.num_labels
-        id2label = {int(k): str(v) for k, v in config.id2label.items()}
-        by_name = {name: col for col, name in id2label.items()}
-        if self.label_words is not None:
-            targets = [_lookup(self.label_words, c) for c in self.classes_]
-        elif all(str(c) in by_name for c in self.classes_):
-            targets = [str(c) for c in self.classes_]
-        elif all(isinstance(c, Integral) and 0 <= c < n_outputs for c in self.classes_):
-            targets = [int(c) for c in self.classes_]
-        else:
-            raise ValueError(
-                f"Cannot map the classes {self.classes_.tolist()} to the "
-                f"{n_outputs} outputs of the model (id2label={id2label}): they are "
-                "neither id2label names nor column indices. Pass "
-                "label_words={class: id2label name or column}."
-            )
-        columns = []
-        for c, target in zip(self.classes_, targets, strict=True):
-            if isinstance(target, Integral) and 0 <= target < n_outputs:
-                columns.append(int(target))
-            elif isinstance(target, str) and target in by_name:
-                columns.append(by_name[target])
-            else:
-                raise ValueError(
-                    f"Class {c!r} maps to {target!r}, which is neither an "
-                    f"id2label name nor a column below {n_outputs}: {id2label}."
-                )
-        if len(set(columns)) != len(columns):
-            raise ValueError(f"Two classes map to the same output column: {columns}.")
-        return np.asarray(columns, dtype=np.intp)
-
-    def _label_tokens(self):
-        if self.label_words is None:
-            raise ValueError(
-                "label_words is required for task='seq2seq': give the target word "
-                "of every class, e.g. {'neg': 'negative', 'pos': 'positive'}."
-            )
-        words = [_lookup(self.label_words, c) for c in self.classes_]
-        targets = [
-            self.tokenizer_(str(w), max_length=self.max_length, truncation=True)[
-                "input_ids"
-            ]
-            for w in words
-        ]
-        first = [
-            self.tokenizer_(str(w), add_special_tokens=False)["input_ids"][:1]
-            for w in words
-        ]
-        if any(not ids for ids in first):
-            raise ValueError(f"A label word tokenizes to nothing: {words}.")
-        first = np.asarray([ids[0] for ids in first], dtype=np.intp)
-        if len(set(first.tolist())) != len(first):
-            raise ValueError(
-                "The label words must start with different tokens, as classes are "
-                f"scored by their first token; got {words} -> token ids "
-                f"{first.tolist()}."
-            )
-        return first, targets
-
-    def _teacher_targets(self, X):
-        teacher = self.distill_from
-        check_is_fitted(teacher)
-        if hasattr(teacher, "predict_logits"):
-            logits = np.asarray(teacher.predict_logits(X), dtype=np.float64)
-        else:
-            proba = np.asarray(teacher.predict_proba(X), dtype=np.float64)
-            logits = np.log(np.clip(proba, 1e-12, None))
-        teacher_classes = np.asarray(teacher.classes_)
-        if set(teacher_classes.tolist()) != set(self.classes_.tolist()):
-            raise ValueError(
-                f"distill_from has classes {teacher_classes.tolist()}, but y has "
-                f"{self.classes_.tolist()}; they must be the same."
-            )
-        order = [teacher_classes.tolist().index(c) for c in self.classes_.tolist()]
-        return softmax(logits[:, order] / self.distill_temperature, axis=1)
-
-    # ------------------------------------------------------------ fine-tune
-
-    def _fine_tune(self, X, y_encoded, soft):
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        devices = [self.device_] if self.device_.type == "cuda" else []
-        encodings, _ = self._tokenize(X)
-        y_t = torch.as_tensor(y_encoded, device=self.device_)
-        soft_t = None if soft is None else torch.as_tensor(soft, device=self.device_)
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            head = None
-            if self.task_ == "encoder":
-                hidden = self.model_.config.hidden_size
-                head = torch.nn.Linear(hidden, self.n_classes_)
-                head.to(device=self.device_, dtype=self.dtype_)
-            parameters = list(self.model_.parameters())
-            parameters += [] if head is None else list(head.parameters())
-            optimizer = torch.optim.AdamW(parameters, lr=self.learning_rate)
-            self.model_.train()
-            for _ in range(self.epochs):
-                order = rng.permutation(len(X))
-                for start in range(0, len(X), self.batch_size):
-                    rows = order[start : start + self.batch_size]
-                    batch = self._pad(encodings, rows)
-                    loss = self._training_loss(batch, rows, head, y_t, soft_t)
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-        self.model_.eval()
-        if head is not None:
-            self.coef_ = head.weight.detach().double().cpu().numpy()
-            self.intercept_ = head.bias.detach().double().cpu().numpy()
-
-    def _training_loss(self, batch, rows, head, y_t, soft_t):
-        functional = torch.nn.functional
-        rows_t = torch.as_tensor(rows, device=self.device_)
-        if self.task_ == "seq2seq":
-            targets = [self._label_targets[i] for i in y_t[rows_t].tolist()]
-            width = max(len(t) for t in targets)
-            labels = torch.full((len(rows), width), -100, device=self.device_)
-            for j, t in enumerate(targets):
-                labels[j, : len(t)] = torch.as_tensor(t)
-            out = self.model_(**batch, labels=labels)
-            hard = out.loss
-            logits = out.logits[:, 0, torch.as_tensor(self.label_token_ids_)]
-        else:
-            if self.task_ == "encoder":
-                logits = head(self._features_tensor(batch))
-            else:
-                logits = self.model_(**batch).logits[:, torch.as_tensor(self.columns_)]
-            hard = functional.cross_entropy(logits.float(), y_t[rows_t])
-        if soft_t is None:
-            return hard
-        temperature = self.distill_temperature
-        log_student = functional.log_softmax(logits.float() / temperature, dim=1)
-        distill = functional.kl_div(
-            log_student, soft_t[rows_t].float(), reduction="batchmean"
-        ) * (temperature**2)
-        return self.distill_alpha * distill + (1 - self.distill_alpha) * hard
-
-    # ------------------------------------------------------------ inference
-
-    def _tokenize(self, X):
-        encodings = self.tokenizer_(
-            list(X),
-            truncation=True,
-            max_length=self.max_length,
-            padding=False,
-            return_attention_mask=False,
+    def _forward(self):
+        return HFForward(
+            model=self.model_,
+            tokenizer=self.tokenizer_,
+            task=self.task_,
+            pooling=self.pooling,
+            max_length=self.max_length_,
+            device=self.device_,
+            columns=getattr(self, "columns_", None),
+            label_token_ids=getattr(self, "label_token_ids_", None),
+            coef=getattr(self, "coef_", None),
+            intercept=getattr(self, "intercept_", None),
         )
-        encodings = {k: v for k, v in encodings.items() if k != "attention_mask"}
-        lengths = [len(ids) for ids in encodings["input_ids"]]
-        return encodings, lengths
-
-    def _pad(self, encodings, rows):
-        tokenizer = self.tokenizer_
-        pad = tokenizer.pad_token_id
-        if pad is None:
-            pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
-        return pad_batch(
-            encodings,
-            rows,
-            pad,
-            getattr(tokenizer, "padding_side", "right"),
-            self.device_,
-        )
-
-    def _encoder_module(self):
-        if self.task_ == "seq2seq":
-            return self.model_.get_encoder()
-        return self.model_.base_model
-
-    def _features_tensor(self, batch):
-        out = self._encoder_module()(**batch)
-        hidden = out.last_hidden_state
-        mask = batch["attention_mask"]
-        if self.pooling == "cls":
-            first = mask.argmax(dim=1)
-            return hidden[torch.arange(hidden.shape[0], device=hidden.device), first]
-        mask = mask.unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
-
-    def _logits_tensor(self, batch):
-        if self.task_ == "encoder":
-            features = self._features_tensor(batch)
-            coef = torch.as_tensor(self.coef_, device=features.device)
-            intercept = torch.as_tensor(self.intercept_, device=features.device)
-            return features.to(coef.dtype) @ coef.T + intercept
-        if self.task_ == "seq2seq":
-            start = self.model_.config.decoder_start_token_id
-            if start is None:
-                start = self.tokenizer_.pad_token_id or 0
-            n = batch["input_ids"].shape[0]
-            decoder_input_ids = torch.full((n, 1), start, device=self.device_)
-            out = self.model_(**batch, decoder_input_ids=decoder_input_ids)
-            return out.logits[:, 0, torch.as_tensor(self.label_token_ids_)]
-        return self.model_(**batch).logits[:, torch.as_tensor(self.columns_)]
-
-    def _run(self, X, forward):
-        encodings, lengths = self._tokenize(X)
-
-        def run_rows(rows):
-            with torch.inference_mode():
-                out = forward(self._pad(encodings, rows))
-            return out.float().cpu().numpy()
-
-        return run_batches(lengths, self.batch_size, run_rows, progress=self.progress)
 
     def _cached(self, method, X, compute, fingerprint):
         cache = resolve_cache(self.memory)
         if cache is None:
             return compute(X)
         values, _ = cache.get_or_compute(f"{fingerprint}/{method}", X, compute)
+        # Outputs cached before non-finite values were refused.
+        check_finite_outputs(values, X)
         return values
 
     def _transform(self, X):
+        forward = self._forward()
+
         def compute(texts):
-            return self._run(texts, self._features_tensor)
+            return forward.run(
+                texts,
+                forward.features,
+                batch_size=self.batch_size,
+                progress=self.progress,
+            )
 
         fingerprint = None if self.memory is None else self._encoder_fingerprint()
         return self._cached("transform", X, compute, fingerprint)
-
-    # --------------------------------------------------------- public API
 
     def transform(self, X):
         """Pooled last hidden state of the encoder.
@@ -678,9 +479,15 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         if self.task_ == "encoder":
             features = self._transform(X).astype(np.float64)
             return features @ self.coef_.T + self.intercept_
+        forward = self._forward()
 
         def compute(texts):
-            return self._run(texts, self._logits_tensor)
+            return forward.run(
+                texts,
+                forward.logits,
+                batch_size=self.batch_size,
+                progress=self.progress,
+            )
 
         fingerprint = None if self.memory is None else self.elang_fingerprint()
         logits = self._cached("predict_logits", X, compute, fingerprint)
@@ -758,20 +565,9 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"method must be one of {_METHODS}; got {method!r}.")
         X = check_texts(X)
         kind = "transform" if method == "transform" else "predict"
-        forward = self._features_tensor if kind == "transform" else self._logits_tensor
-        encodings, lengths = self._tokenize(X)
-        example = {}
-        for i, length in enumerate(lengths):
-            example.setdefault(length, i)
-        memo = self._flops_memo.setdefault(kind, {})
-
-        def flops_of_length(length):
-            batch = self._pad(encodings, [example[length]])
-            return count_flops(lambda: forward(batch))
-
-        return np.asarray(
-            flops_per_input(lengths, flops_of_length, memo), dtype=np.int64
-        )
+        forward = self._forward()
+        run = forward.features if kind == "transform" else forward.logits
+        return forward.flops(X, run, self._flops_memo.setdefault(kind, {}))
 
     def elang_fingerprint(self):
         """Fingerprint of everything that changes this classifier's outputs.
@@ -800,25 +596,6 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         return h.hexdigest()
 
     def _encoder_fingerprint(self):
-        config = self.model_.config.to_dict()
-        for key in ("_name_or_path", "transformers_version"):
-            config.pop(key, None)
-        h = hashlib.blake2b(digest_size=16)
-        for part in (
-            self.task_,
-            type(self.model_).__name__,
-            json.dumps(config, sort_keys=True, default=str),
-            self._tokenizer_digest(),
-            str(self.max_length),
-            self.pooling,
-            str(self.dtype_),
-            module_digest(self.model_),
-        ):
-            h.update(part.encode())
-            h.update(b"\0")
-        return h.hexdigest()
-
-    def _tokenizer_digest(self):
         # Serialising a large vocabulary costs ~0.1 s: memoise it, keyed on what
         # a tokenizer change (added tokens, sides) would alter.
         tokenizer = self.tokenizer_
@@ -830,16 +607,14 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         )
         memo = getattr(self, "_tokenizer_memo", None)
         if memo is None or memo[0] != key:
-            memo = self._tokenizer_memo = (key, _tokenizer_digest(tokenizer))
-        return memo[1]
+            memo = self._tokenizer_memo = (key, tokenizer_digest(tokenizer))
+        return self._forward().fingerprint(memo[1], self.dtype_)
 
     @property
     def n_classes(self):
         """Number of classes (``len(classes_)``)."""
         check_is_fitted(self)
         return len(self.classes_)
-
-    # ------------------------------------------------------- sklearn glue
 
     def __sklearn_clone__(self):
         # Like FrozenEstimator: pretrained models and fitted teachers are shared,
@@ -856,86 +631,10 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         return new
 
     def __repr__(self, N_CHAR_MAX=700):
-        shown = copy.copy(self)
-        for name in ("model", "tokenizer"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, str | os.PathLike):
-                setattr(shown, name, _ShortRepr(value))
-        return BaseEstimator.__repr__(shown, N_CHAR_MAX=N_CHAR_MAX)
+        return repr_with_short_objects(self, ("model", "tokenizer"), N_CHAR_MAX)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.string = True
         tags.input_tags.two_d_array = False
         return tags
-
-
-def _lookup(mapping, cls):
-    for key in (cls, str(cls)):
-        if key in mapping:
-            return mapping[key]
-    raise ValueError(
-        f"label_words has no entry for class {cls!r}; it must name every class of "
-        f"y. Got keys {list(mapping)}."
-    )
-
-
-def _tokenizer_digest(tokenizer):
-    h = hashlib.blake2b(digest_size=16)
-    h.update(type(tokenizer).__name__.encode())
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        state = json.loads(backend.to_str())
-        # Padding and truncation are per-call settings that transformers stores
-        # on the backend; they do not change what a text tokenizes to here.
-        state.pop("padding", None)
-        state.pop("truncation", None)
-        h.update(json.dumps(state, sort_keys=True).encode())
-    else:
-        h.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
-    settings = {
-        "padding_side": getattr(tokenizer, "padding_side", None),
-        "truncation_side": getattr(tokenizer, "truncation_side", None),
-        "special": {k: str(v) for k, v in tokenizer.special_tokens_map.items()},
-    }
-    h.update(json.dumps(settings, sort_keys=True).encode())
-    return h.hexdigest()
-
-
-def _fit_linear_head(
-    features, y, n_classes, *, soft, temperature, distill_alpha, alpha
-):
-    """Multinomial logistic regression (optionally distilled) by L-BFGS.
-
-    Minimises the mean cross-entropy with the hard labels (weight
-    ``1 - distill_alpha`` when ``soft`` is given) plus ``distill_alpha`` times
-    ``temperature ** 2`` times the KL divergence to the soft targets at that
-    temperature, plus ``alpha / 2 * ||coef||^2``. Always ``n_classes`` rows of
-    weights, so binary problems give two logit columns.
-    """
-    n, d = features.shape
-    onehot = np.eye(n_classes)[y]
-    hard_weight = 1.0 if soft is None else 1 - distill_alpha
-
-    def loss_grad(theta):
-        coef = theta[: n_classes * d].reshape(n_classes, d)
-        intercept = theta[n_classes * d :]
-        logits = features @ coef.T + intercept
-        log_p = logits - logsumexp(logits, axis=1, keepdims=True)
-        loss = -hard_weight * np.sum(onehot * log_p) / n
-        grad_logits = hard_weight * (np.exp(log_p) - onehot) / n
-        if soft is not None:
-            log_s = log_softmax(logits / temperature, axis=1)
-            kl = np.sum(soft * (np.log(np.clip(soft, 1e-300, None)) - log_s)) / n
-            loss += distill_alpha * temperature**2 * kl
-            grad_logits += distill_alpha * temperature * (np.exp(log_s) - soft) / n
-        loss += 0.5 * alpha * np.sum(coef**2)
-        grad_coef = grad_logits.T @ features + alpha * coef
-        return loss, np.concatenate([grad_coef.ravel(), grad_logits.sum(axis=0)])
-
-    theta0 = np.zeros(n_classes * (d + 1))
-    result = minimize(
-        loss_grad, theta0, jac=True, method="L-BFGS-B", options={"maxiter": 1000}
-    )
-    coef = result.x[: n_classes * d].reshape(n_classes, d)
-    return coef, result.x[n_classes * d :]

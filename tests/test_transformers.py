@@ -117,6 +117,10 @@ def make_t5(seed=0):
 
 LABEL_WORDS = {"neg": "negative", "neu": "neutral", "pos": "positive"}
 
+# The tiny BERTs have 64 positions, below the default max_length=128: every fit
+# says so. test_max_length_above_position_limit_is_capped checks that warning.
+pytestmark = pytest.mark.filterwarnings("ignore:max_length=128 is above:UserWarning")
+
 
 def encoder_clf(**kwargs):
     """A TransformerClassifier on a tiny BertModel."""

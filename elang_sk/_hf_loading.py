@@ -1,0 +1,260 @@
+"""Loading a transformers model and deciding how it classifies.
+
+What :class:`~elang_sk.TransformerClassifier` decides in ``fit`` before any
+forward pass: which model and tokenizer to load (hub id, folder or object),
+which task the model serves (``"encoder"``, ``"sequence-classification"`` or
+``"seq2seq"``), how classes map to the model's outputs (columns or label
+words), and how many tokens an input may have. torch and transformers are
+imported at module level: import this module lazily.
+"""
+
+import copy
+import os
+from numbers import Integral
+
+import numpy as np
+import torch
+import transformers
+
+TASKS = ("sequence-classification", "encoder", "seq2seq")
+
+_AUTO_CLASSES = {
+    "sequence-classification": transformers.AutoModelForSequenceClassification,
+    "encoder": transformers.AutoModel,
+    "seq2seq": transformers.AutoModelForSeq2SeqLM,
+}
+
+
+def load_model(model, tokenizer, *, task, fine_tune, classes, label_words):
+    """Load (or take) the model and the tokenizer, and resolve the task.
+
+    Parameters
+    ----------
+    model : str, path-like or transformers.PreTrainedModel
+        A hub id, a local folder or a loaded model. A loaded model is used in
+        place, except with ``fine_tune=True``: then it is deep-copied.
+    tokenizer : str, path-like, tokenizer or None
+        ``None`` loads the tokenizer from ``model`` (an id or a path).
+    task : {"auto", "sequence-classification", "encoder", "seq2seq"}
+        The requested task.
+    fine_tune : bool
+        Whether the weights will be trained.
+    classes : ndarray of shape (n_classes,)
+        The classes of ``y``; a classification model loaded for fine-tuning on
+        classes its head does not know gets a fresh head for them.
+    label_words : dict or None
+        ``{class: name}``, as :func:`sequence_columns` reads it.
+
+    Returns
+    -------
+    model : transformers.PreTrainedModel
+    tokenizer : transformers tokenizer
+    task : str
+        The resolved task, one of :data:`TASKS`.
+    """
+    if isinstance(model, str | os.PathLike):
+        config = transformers.AutoConfig.from_pretrained(model)
+        task = resolve_task(task, config, type_name=None)
+        kwargs = {}
+        if task == "sequence-classification" and fine_tune:
+            try:
+                sequence_columns(config, classes, label_words)
+            except ValueError:
+                # Fine-tuning on new classes: start from a fresh head.
+                names = [str(c) for c in classes]
+                kwargs = dict(
+                    num_labels=len(names),
+                    id2label=dict(enumerate(names)),
+                    label2id={n: i for i, n in enumerate(names)},
+                    ignore_mismatched_sizes=True,
+                )
+        loaded = _AUTO_CLASSES[task].from_pretrained(
+            model, dtype=torch.float32, **kwargs
+        )
+        tokenizer = model if tokenizer is None else tokenizer
+    elif isinstance(model, transformers.PreTrainedModel):
+        task = resolve_task(task, model.config, type(model).__name__)
+        # Training changes weights in place: never on the caller's object.
+        loaded = copy.deepcopy(model) if fine_tune else model
+        if tokenizer is None:
+            raise ValueError(
+                "tokenizer must be given when model is a loaded model object; "
+                "pass the tokenizer object, or its hub id or folder."
+            )
+    else:
+        raise TypeError(
+            "model must be a hub id, a local folder or a transformers "
+            f"PreTrainedModel; got {type(model).__name__}."
+        )
+    if isinstance(tokenizer, str | os.PathLike):
+        tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer)
+    return loaded, tokenizer, task
+
+
+def resolve_task(task, config, type_name):
+    """The task a model serves: ``task``, or the one ``"auto"`` picks.
+
+    Parameters
+    ----------
+    task : {"auto", "sequence-classification", "encoder", "seq2seq"}
+        The requested task.
+    config : transformers.PretrainedConfig
+        The model's config.
+    type_name : str or None
+        Class name of a loaded model; ``None`` reads ``config.architectures``.
+
+    Returns
+    -------
+    task : str
+    """
+    is_seq2seq = bool(getattr(config, "is_encoder_decoder", False))
+    names = [type_name] if type_name else list(config.architectures or [])
+    has_head = any(n.endswith("ForSequenceClassification") for n in names)
+    if task == "auto":
+        if is_seq2seq:
+            return "seq2seq"
+        return "sequence-classification" if has_head else "encoder"
+    if task == "seq2seq" and not is_seq2seq:
+        raise ValueError(
+            "task='seq2seq' needs an encoder-decoder model (config."
+            f"is_encoder_decoder=True); got {names or config.model_type}."
+        )
+    if task == "sequence-classification" and type_name and not has_head:
+        raise ValueError(
+            "task='sequence-classification' needs a *ForSequenceClassification "
+            f"model; got {type_name}. Use task='encoder' to train a head."
+        )
+    return task
+
+
+def sequence_columns(config, classes, label_words):
+    """Output column of every class for a sequence-classification model.
+
+    Parameters
+    ----------
+    config : transformers.PretrainedConfig
+        The model's config (``num_labels`` and ``id2label``).
+    classes : ndarray of shape (n_classes,)
+        The classes of ``y``.
+    label_words : dict or None
+        ``{class: id2label name or column}``; ``None`` maps classes to
+        ``id2label`` names when they all match, else integer classes to the
+        columns of the same index.
+
+    Returns
+    -------
+    columns : ndarray of shape (n_classes,)
+    """
+    n_outputs = config.num_labels
+    id2label = {int(k): str(v) for k, v in config.id2label.items()}
+    by_name = {name: col for col, name in id2label.items()}
+    if label_words is not None:
+        targets = [lookup_label(label_words, c) for c in classes]
+    elif all(str(c) in by_name for c in classes):
+        targets = [str(c) for c in classes]
+    elif all(isinstance(c, Integral) and 0 <= c < n_outputs for c in classes):
+        targets = [int(c) for c in classes]
+    else:
+        raise ValueError(
+            f"Cannot map the classes {classes.tolist()} to the "
+            f"{n_outputs} outputs of the model (id2label={id2label}): they are "
+            "neither id2label names nor column indices. Pass "
+            "label_words={class: id2label name or column}."
+        )
+    columns = []
+    for c, target in zip(classes, targets, strict=True):
+        if isinstance(target, Integral) and 0 <= target < n_outputs:
+            columns.append(int(target))
+        elif isinstance(target, str) and target in by_name:
+            columns.append(by_name[target])
+        else:
+            raise ValueError(
+                f"Class {c!r} maps to {target!r}, which is neither an "
+                f"id2label name nor a column below {n_outputs}: {id2label}."
+            )
+    if len(set(columns)) != len(columns):
+        raise ValueError(f"Two classes map to the same output column: {columns}.")
+    return np.asarray(columns, dtype=np.intp)
+
+
+def label_tokens(tokenizer, classes, label_words, max_length):
+    """Token ids of the label word of every class, for a seq2seq model.
+
+    Parameters
+    ----------
+    tokenizer : transformers tokenizer
+        The model's tokenizer.
+    classes : ndarray of shape (n_classes,)
+        The classes of ``y``.
+    label_words : dict or None
+        ``{class: target word}``; required.
+    max_length : int
+        Truncation length of the training targets.
+
+    Returns
+    -------
+    first : ndarray of shape (n_classes,)
+        First token id of every label word: the class is scored by it.
+    targets : list of list of int
+        Full target ids of every label word, for fine-tuning.
+    """
+    if label_words is None:
+        raise ValueError(
+            "label_words is required for task='seq2seq': give the target word "
+            "of every class, e.g. {'neg': 'negative', 'pos': 'positive'}."
+        )
+    words = [lookup_label(label_words, c) for c in classes]
+    targets = [
+        tokenizer(str(w), max_length=max_length, truncation=True)["input_ids"]
+        for w in words
+    ]
+    first = [
+        tokenizer(str(w), add_special_tokens=False)["input_ids"][:1] for w in words
+    ]
+    if any(not ids for ids in first):
+        raise ValueError(f"A label word tokenizes to nothing: {words}.")
+    first = np.asarray([ids[0] for ids in first], dtype=np.intp)
+    if len(set(first.tolist())) != len(first):
+        raise ValueError(
+            "The label words must start with different tokens, as classes are "
+            f"scored by their first token; got {words} -> token ids "
+            f"{first.tolist()}."
+        )
+    return first, targets
+
+
+def lookup_label(mapping, cls):
+    """``mapping[cls]``, or ``mapping[str(cls)]``, else a clear ValueError."""
+    for key in (cls, str(cls)):
+        if key in mapping:
+            return mapping[key]
+    raise ValueError(
+        f"label_words has no entry for class {cls!r}; it must name every class of "
+        f"y. Got keys {list(mapping)}."
+    )
+
+
+def position_limit(model):
+    """Most tokens one input may have, or ``None`` when positions are unbounded.
+
+    A learned absolute position table bounds the input length. RoBERTa-like
+    models (RoBERTa, XLM-R, MPNet, ...) number positions from after their
+    padding index, so ``padding_idx + 1`` rows of their table are never used
+    by a token: ``max_position_embeddings=514`` allows 512 tokens.
+
+    Parameters
+    ----------
+    model : transformers.PreTrainedModel
+
+    Returns
+    -------
+    limit : int or None
+    """
+    encoder = model.get_encoder() if model.config.is_encoder_decoder else None
+    base = encoder if encoder is not None else model.base_model
+    table = getattr(getattr(base, "embeddings", None), "position_embeddings", None)
+    if isinstance(table, torch.nn.Embedding):
+        offset = 0 if table.padding_idx is None else table.padding_idx + 1
+        return table.num_embeddings - offset
+    limit = getattr(model.config, "max_position_embeddings", None)
+    return limit if isinstance(limit, Integral) and limit > 0 else None

@@ -1,0 +1,247 @@
+"""Training of a transformers classifier: linear head, fine-tuning, distillation.
+
+The ``"encoder"`` task trains a linear head on frozen pooled features
+(:func:`fit_head`, on :func:`elang_sk._head.fit_linear_head`); ``fine_tune=True``
+trains the model's weights (:func:`fine_tune`); a teacher's softened outputs
+(:func:`teacher_targets`) add the distillation loss of Sanh et al. (2019) to
+both. torch is imported at module level: import this module lazily.
+"""
+
+import numpy as np
+import torch
+from scipy.optimize import minimize
+from scipy.special import softmax
+from sklearn.utils.validation import check_is_fitted, check_random_state
+
+from elang_sk._head import _loss_grad, fit_linear_head
+
+
+def teacher_targets(teacher, X, classes, temperature):
+    """The teacher's class probabilities at ``temperature``, in ``classes`` order.
+
+    Parameters
+    ----------
+    teacher : fitted classifier
+        Has ``predict_logits`` or ``predict_proba``, and ``classes_``.
+    X : list of str
+        Training texts.
+    classes : ndarray of shape (n_classes,)
+        The student's classes; the teacher must have the same.
+    temperature : float
+        Softmax temperature.
+
+    Returns
+    -------
+    soft : ndarray of shape (n_samples, n_classes)
+    """
+    check_is_fitted(teacher)
+    if hasattr(teacher, "predict_logits"):
+        logits = np.asarray(teacher.predict_logits(X), dtype=np.float64)
+    else:
+        proba = np.asarray(teacher.predict_proba(X), dtype=np.float64)
+        logits = np.log(np.clip(proba, 1e-12, None))
+    teacher_classes = np.asarray(teacher.classes_)
+    if set(teacher_classes.tolist()) != set(classes.tolist()):
+        raise ValueError(
+            f"distill_from has classes {teacher_classes.tolist()}, but y has "
+            f"{classes.tolist()}; they must be the same."
+        )
+    order = [teacher_classes.tolist().index(c) for c in classes.tolist()]
+    return softmax(logits[:, order] / temperature, axis=1)
+
+
+def fit_head(features, y, n_classes, *, alpha, soft=None, temperature, distill_alpha):
+    """Linear softmax head on frozen features, optionally distilled.
+
+    Without ``soft`` this is :func:`elang_sk._head.fit_linear_head`. With it,
+    the loss is ``1 - distill_alpha`` times the cross-entropy with the hard
+    labels plus ``distill_alpha * temperature ** 2`` times the KL divergence to
+    ``soft`` at ``temperature``, plus ``alpha / 2 * ||coef||^2``; both terms
+    are the head's own loss (``elang_sk._head._loss_grad``).
+
+    Parameters
+    ----------
+    features : ndarray of shape (n_samples, n_features)
+    y : ndarray of shape (n_samples,)
+        Class indices.
+    n_classes : int
+    alpha : float
+        L2 penalty on the weights.
+    soft : ndarray of shape (n_samples, n_classes) or None
+        The teacher's softened probabilities.
+    temperature : float
+    distill_alpha : float
+
+    Returns
+    -------
+    coef : ndarray of shape (n_classes, n_features)
+    intercept : ndarray of shape (n_classes,)
+        Centred (softmax is shift-invariant).
+    """
+    features = np.asarray(features, dtype=np.float64)
+    if soft is None:
+        coef, intercept, _ = fit_linear_head(
+            features, y, n_classes, alpha=alpha, max_iter=1000
+        )
+        return coef.T, intercept
+    n_features = features.shape[1]
+    onehot = np.eye(n_classes)[y]
+    n_weights = n_features * n_classes
+
+    def loss_grad(theta):
+        hard, hard_grad = _loss_grad(theta, features, onehot, 0.0)
+        # The soft term is the same loss on the logits divided by temperature,
+        # i.e. on theta / temperature; its constant entropy does not matter.
+        distill, distill_grad = _loss_grad(theta / temperature, features, soft, 0.0)
+        loss = (1 - distill_alpha) * hard + distill_alpha * temperature**2 * distill
+        grad = (1 - distill_alpha) * hard_grad
+        grad += distill_alpha * temperature * distill_grad
+        weights = theta[:n_weights]
+        loss += 0.5 * alpha * np.sum(weights**2)
+        grad[:n_weights] += alpha * weights
+        return loss, grad
+
+    result = minimize(
+        loss_grad,
+        np.zeros(n_weights + n_classes),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 1000},
+    )
+    coef = result.x[:n_weights].reshape(n_features, n_classes).T
+    intercept = result.x[n_weights:]
+    return coef, intercept - intercept.mean()
+
+
+def fine_tune(
+    forward,
+    X,
+    y,
+    *,
+    n_classes,
+    soft,
+    label_targets,
+    epochs,
+    learning_rate,
+    batch_size,
+    distill_temperature,
+    distill_alpha,
+    random_state,
+):
+    """Train the weights of ``forward.model`` in place (AdamW).
+
+    Parameters
+    ----------
+    forward : HFForward
+        The model to train and how it is read (its ``coef`` is unused).
+    X : list of str
+        Training texts.
+    y : ndarray of shape (n_samples,)
+        Class indices.
+    n_classes : int
+        Number of classes.
+    soft : ndarray of shape (n_samples, n_classes) or None
+        Teacher targets; ``None`` trains on the hard labels only.
+    label_targets : list of list of int or None
+        ``"seq2seq"``: the target ids of every class's label word.
+    epochs : int
+        Passes over the data.
+    learning_rate : float
+        AdamW learning rate.
+    batch_size : int
+        Texts per step.
+    distill_temperature : float
+        Softmax temperature of the distillation loss.
+    distill_alpha : float
+        Weight of the distillation loss.
+    random_state : int, RandomState instance or None
+        Seeds the head, dropout and the shuffling.
+
+    Returns
+    -------
+    coef : ndarray of shape (n_classes, hidden_size) or None
+        ``"encoder"``: the trained linear head; else ``None``.
+    intercept : ndarray of shape (n_classes,) or None
+    """
+    model, device = forward.model, forward.device
+    rng = check_random_state(random_state)
+    seed = int(rng.randint(np.iinfo(np.int32).max))
+    encodings, _ = forward.tokenize(X)
+    y_t = torch.as_tensor(y, device=device)
+    soft_t = None if soft is None else torch.as_tensor(soft, device=device)
+    loss_of = _Loss(forward, label_targets, distill_temperature, distill_alpha)
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        head = None
+        if forward.task == "encoder":
+            head = torch.nn.Linear(model.config.hidden_size, n_classes)
+            head.to(device=device, dtype=model.dtype)
+        parameters = list(model.parameters())
+        parameters += [] if head is None else list(head.parameters())
+        optimizer = torch.optim.AdamW(parameters, lr=learning_rate)
+        model.train()
+        try:
+            for epoch in range(epochs):
+                order = rng.permutation(len(X))
+                for start in range(0, len(X), batch_size):
+                    rows = order[start : start + batch_size]
+                    batch = forward.pad(encodings, rows)
+                    loss = loss_of(batch, rows, head, y_t, soft_t)
+                    if not torch.isfinite(loss):
+                        raise ValueError(
+                            f"Fine-tuning stopped at epoch {epoch + 1}: the model "
+                            "produced a non-finite loss (NaN or inf). Check the "
+                            "model's weights for NaN or inf values, train in "
+                            "float32 (dtype='float32'), or lower learning_rate "
+                            f"(now {learning_rate})."
+                        )
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+        finally:
+            model.eval()
+    if head is None:
+        return None, None
+    coef = head.weight.detach().double().cpu().numpy()
+    return coef, head.bias.detach().double().cpu().numpy()
+
+
+class _Loss:
+    """Training loss of one batch: cross-entropy, mixed with distillation."""
+
+    def __init__(self, forward, label_targets, temperature, distill_alpha):
+        self.forward = forward
+        self.label_targets = label_targets
+        self.temperature = temperature
+        self.distill_alpha = distill_alpha
+
+    def __call__(self, batch, rows, head, y_t, soft_t):
+        functional = torch.nn.functional
+        forward = self.forward
+        device = forward.device
+        rows_t = torch.as_tensor(rows, device=device)
+        if forward.task == "seq2seq":
+            targets = [self.label_targets[i] for i in y_t[rows_t].tolist()]
+            width = max(len(t) for t in targets)
+            labels = torch.full((len(rows), width), -100, device=device)
+            for j, t in enumerate(targets):
+                labels[j, : len(t)] = torch.as_tensor(t)
+            out = forward.model(**batch, labels=labels)
+            hard = out.loss
+            logits = out.logits[:, 0, torch.as_tensor(forward.label_token_ids)]
+        else:
+            if forward.task == "encoder":
+                logits = head(forward.features(batch))
+            else:
+                logits = forward.model(**batch).logits
+                logits = logits[:, torch.as_tensor(forward.columns)]
+            hard = functional.cross_entropy(logits.float(), y_t[rows_t])
+        if soft_t is None:
+            return hard
+        temperature = self.temperature
+        log_student = functional.log_softmax(logits.float() / temperature, dim=1)
+        distill = functional.kl_div(
+            log_student, soft_t[rows_t].float(), reduction="batchmean"
+        ) * (temperature**2)
+        return self.distill_alpha * distill + (1 - self.distill_alpha) * hard
