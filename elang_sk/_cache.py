@@ -11,24 +11,55 @@ Layout on disk::
     <location>/elang_sk_outputs/<fingerprint>/<method>/<uuid>.npz
 
 Every ``.npz`` shard holds the rows computed by one call: their input hashes, the
-values, and the measured compute seconds per row. Shards are written to a
-temporary file and moved into place with :func:`os.replace`, which is atomic, so
-an interrupted run never leaves a half-written shard that a reader could load.
+values, the measured compute seconds per row, the namespace and a BLAKE2b
+checksum of all of these. Faults cost time, never a wrong value or a crash:
+
+- A shard is written to a locked temporary file and moved into place with
+  :func:`os.replace`, which is atomic, so readers (and concurrent writers, who
+  each write their own shards) never see a half-written shard. The temporary
+  file of a killed writer is removed by a later refresh once it is older than
+  ``_TMP_GRACE_SECONDS`` and no live process holds its lock.
+- A shard that cannot be read, or whose checksum, names, lengths or dtypes do
+  not match, is removed with a warning and its rows are computed again. A file
+  that is not a regular file (a FIFO, a folder) is skipped without being
+  opened for a blocking read.
+- When a shard cannot be written (a read-only folder, a full disk), the
+  outputs are computed without caching, with one warning per cache folder.
 """
 
+import collections
+import contextlib
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 import time
 import uuid
+import warnings
 
 import joblib
 import numpy as np
 from scipy import sparse
+from sklearn.utils._param_validation import InvalidParameterError
+
+try:
+    import fcntl
+except ImportError:  # Windows: an open file cannot be removed there anyway
+    fcntl = None
 
 _SUBDIR = "elang_sk_outputs"
 _DIGEST_SIZE = 16
+# A temporary file is only removed once it is this old and unlocked, so that
+# the writer that is filling it right now (which holds its lock) is left alone.
+_TMP_GRACE_SECONDS = 60.0
+_DENSE_FIELDS = frozenset({"keys", "seconds", "namespace", "values"})
+_SPARSE_FIELDS = frozenset(
+    {"keys", "seconds", "namespace", "csr_data", "csr_indices", "csr_indptr"}
+    | {"csr_shape"}
+)
+# Roots whose write failure was already reported in this process.
+_UNWRITABLE = set()
 
 
 def hash_inputs(X):
@@ -36,14 +67,23 @@ def hash_inputs(X):
 
     Parameters
     ----------
-    X : sequence of str, array-like of shape (n_samples, ...) or sparse matrix
+    X : sequence of str, array-like of shape (n_samples, ...), DataFrame or \
+            sparse matrix
         The inputs. Texts are hashed by their UTF-8 bytes; numeric rows by their
-        dtype and bytes; sparse rows by their indices and values.
+        dtype and bytes; sparse rows by their indices and values; the rows of a
+        pandas DataFrame by their cells and the column names and dtypes; any
+        other item by :func:`joblib.hash`.
 
     Returns
     -------
     keys : ndarray of shape (n_samples,), dtype ``S16``
         One digest per input; equal inputs get equal digests.
+
+    Raises
+    ------
+    TypeError
+        If ``X`` is a dict, a str or bytes: those are one input, not a sequence
+        of inputs.
 
     Examples
     --------
@@ -59,6 +99,13 @@ def hash_inputs(X):
             h.update(part)
         return h.digest()
 
+    if isinstance(X, dict | str | bytes):
+        raise TypeError(
+            f"Expected a sequence of inputs (a list, an array, a DataFrame), got a "
+            f"{type(X).__name__}, which would be read as its "
+            f"{'keys' if isinstance(X, dict) else 'characters'}. Pass a list with "
+            "one item per input, e.g. [X] or a list of dicts."
+        )
     if sparse.issparse(X):
         X = sparse.csr_matrix(X)
         X.sort_indices()
@@ -75,6 +122,14 @@ def hash_inputs(X):
         X = np.ascontiguousarray(X)
         head = f"dense{X.shape[1:]}{X.dtype.str}".encode()
         keys = [digest(head, row.tobytes()) for row in X]
+    elif hasattr(X, "iloc") and hasattr(X, "columns"):
+        # A DataFrame: one input per row. The column names and dtypes enter
+        # every key, since a model may select its columns by name.
+        head = repr([(str(c), str(t)) for c, t in X.dtypes.items()]).encode()
+        keys = [
+            digest(b"row", head, *map(_cell_bytes, row))
+            for row in X.itertuples(index=False, name=None)
+        ]
     else:
         keys = []
         for item in X if not hasattr(X, "iloc") else np.asarray(X, dtype=object):
@@ -85,80 +140,210 @@ def hash_inputs(X):
     return np.array(keys, dtype=f"S{_DIGEST_SIZE}")
 
 
+def _cell_bytes(value):
+    if isinstance(value, str):
+        data = value.encode("utf-8", "surrogatepass")
+        return b"s%d:" % len(data) + data
+    if isinstance(value, np.generic):
+        return f"n{value.dtype.str}:".encode() + value.tobytes()
+    if value is None or isinstance(value, bool | int | float | complex):
+        return f"p{type(value).__name__}:{value!r};".encode()
+    return f"o{joblib.hash(value)};".encode()
+
+
 def _stack(pieces):
     if any(sparse.issparse(p) for p in pieces):
         return sparse.vstack([sparse.csr_matrix(p) for p in pieces], format="csr")
     return np.concatenate(pieces, axis=0)
 
 
-def _save_shard(directory, keys, values, seconds):
-    os.makedirs(directory, exist_ok=True)
-    arrays = {"keys": keys, "seconds": seconds}
+class _BadShard(Exception):
+    """A shard that must not be trusted; ``ours`` says whether to remove it."""
+
+    def __init__(self, reason, ours=True):
+        super().__init__(reason)
+        self.ours = ours
+
+
+def _checksum(arrays):
+    h = hashlib.blake2b(digest_size=_DIGEST_SIZE)
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}\0{array.dtype.str}\0{array.shape}\0".encode())
+        h.update(array)
+    return h.digest()
+
+
+def _storable(values):
+    """The arrays that store ``values``, or None when they cannot be stored."""
     if sparse.issparse(values):
         values = sparse.csr_matrix(values)
-        arrays.update(
-            csr_data=values.data,
-            csr_indices=values.indices,
-            csr_indptr=values.indptr,
-            csr_shape=np.asarray(values.shape),
-        )
-    else:
-        values = np.asarray(values)
-        if values.dtype == object:
-            # Generated texts come back as object arrays; store them as unicode so
-            # that shards never need pickle to be read.
-            values = values.astype(str)
-        arrays["values"] = values
+        return {
+            "csr_data": values.data,
+            "csr_indices": values.indices,
+            "csr_indptr": values.indptr,
+            "csr_shape": np.asarray(values.shape, dtype=np.int64),
+        }
+    values = np.asarray(values)
+    if values.dtype == object:
+        # Generated texts come back as object arrays; store them as unicode so
+        # that shards never need pickle to be read. Anything else is not stored.
+        if not all(isinstance(v, str) for v in values.ravel()):
+            return None
+        values = values.astype(str)
+    if values.dtype.kind not in "biufcU" or values.ndim == 0:
+        return None
+    return {"values": values}
+
+
+def _values(arrays):
+    if "values" in arrays:
+        return arrays["values"]
+    return sparse.csr_matrix(
+        (arrays["csr_data"], arrays["csr_indices"], arrays["csr_indptr"]),
+        shape=tuple(arrays["csr_shape"]),
+    )
+
+
+def _save_shard(directory, arrays):
+    """Write one shard atomically; return its file name."""
+    arrays = dict(arrays, checksum=np.frombuffer(_checksum(arrays), np.uint8))
+    os.makedirs(directory, exist_ok=True)
+    name = f"{uuid.uuid4().hex}.npz"
     fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
+            if fcntl is not None:
+                # Held until closed (or the process dies): tells a cleaner
+                # that this temporary file is being written.
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
             np.savez(fh, **arrays)
-        os.replace(tmp, os.path.join(directory, f"{uuid.uuid4().hex}.npz"))
+            fh.flush()
+            if fcntl is not None:
+                os.replace(tmp, os.path.join(directory, name))
+        if fcntl is None:
+            os.replace(tmp, os.path.join(directory, name))
     except BaseException:
-        if os.path.exists(tmp):
+        with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+    return name
 
 
-def _load_shard(path):
-    with np.load(path, allow_pickle=False) as z:
-        if "csr_data" in z:
-            values = sparse.csr_matrix(
-                (z["csr_data"], z["csr_indices"], z["csr_indptr"]),
-                shape=tuple(z["csr_shape"]),
-            )
-        else:
-            values = z["values"]
-        return z["keys"], values, z["seconds"]
+def _load_shard(path, namespace):
+    """Read and verify one shard; raise _BadShard when it cannot be trusted."""
+    try:
+        # Non-blocking, so that a FIFO is opened (and then refused) at once.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise _BadShard(f"cannot be opened: {exc}", ours=False) from exc
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            raise _BadShard("not a regular file", ours=False)
+        try:
+            with np.load(fh, allow_pickle=False) as z:
+                arrays = {name: z[name] for name in z.files}
+        except MemoryError:
+            raise
+        except Exception as exc:  # zipfile, numpy and OS errors alike
+            raise _BadShard(f"unreadable: {type(exc).__name__}: {exc}") from exc
+    stored = arrays.pop("checksum", None)
+    if stored is None or stored.dtype != np.uint8 or stored.shape != (_DIGEST_SIZE,):
+        raise _BadShard("no checksum")
+    if stored.tobytes() != _checksum(arrays):
+        raise _BadShard("checksum mismatch")
+    if set(arrays) not in (_DENSE_FIELDS, _SPARSE_FIELDS):
+        raise _BadShard(f"unexpected arrays {sorted(arrays)}")
+    keys, seconds = arrays["keys"], arrays["seconds"]
+    if str(arrays["namespace"]) != namespace:
+        raise _BadShard(f"written for {str(arrays['namespace'])!r}")
+    if keys.dtype != f"S{_DIGEST_SIZE}" or keys.ndim != 1:
+        raise _BadShard(f"keys of dtype {keys.dtype} and shape {keys.shape}")
+    if seconds.dtype != np.float64 or seconds.shape != keys.shape:
+        raise _BadShard(f"seconds of dtype {seconds.dtype} and shape {seconds.shape}")
+    try:
+        values = _values(arrays)
+        if sparse.issparse(values):
+            values.check_format(full_check=True)
+        elif values.dtype.kind not in "biufcU" or values.ndim == 0:
+            raise ValueError(f"values of dtype {values.dtype}")
+    except (ValueError, TypeError, IndexError) as exc:
+        raise _BadShard(str(exc)) from exc
+    if values.shape[0] != keys.shape[0]:
+        raise _BadShard(f"{values.shape[0]} values for {keys.shape[0]} keys")
+    return keys, values, seconds
+
+
+def _remove_stale_tmp(path, now):
+    """Remove a killed writer's temporary file; leave a live writer's alone."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode) or now - info.st_mtime < _TMP_GRACE_SECONDS:
+            return
+        if fcntl is None:
+            os.remove(path)  # fails while a writer has it open
+            return
+        with open(path, "rb") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return  # a live writer holds it
+            os.remove(path)
+    except OSError:
+        pass
 
 
 class _ShardIndex:
     """In-process index of the shards of one ``(fingerprint, method)`` folder."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, namespace):
         self.directory = directory
-        self.loaded = set()
+        self.namespace = namespace
+        self.seen = set()  # shard names loaded, or refused
         self.shards = []  # list of (values, seconds)
         self.where = {}  # key -> (shard position, row)
 
     def refresh(self):
         try:
-            names = sorted(n for n in os.listdir(self.directory) if n.endswith(".npz"))
-        except FileNotFoundError:
-            names = []
+            names = sorted(os.listdir(self.directory))
+        except OSError:
+            return
+        now = time.time()
         for name in names:
-            if name in self.loaded:
+            path = os.path.join(self.directory, name)
+            if name.endswith(".tmp"):
+                _remove_stale_tmp(path, now)
+            if not name.endswith(".npz") or name in self.seen:
                 continue
             try:
-                keys, values, seconds = _load_shard(os.path.join(self.directory, name))
-            except (OSError, ValueError, KeyError):
-                # A foreign or damaged file is skipped, never trusted.
+                keys, values, seconds = _load_shard(path, self.namespace)
+            except FileNotFoundError:
+                continue  # removed since listed, e.g. by clear()
+            except _BadShard as exc:
+                self.seen.add(name)
+                removed = False
+                if exc.ours:
+                    with contextlib.suppress(OSError):
+                        os.remove(path)
+                        removed = True
+                warnings.warn(
+                    f"Skipped the output cache shard {path} ({exc}); "
+                    + ("it was removed; " if removed else "")
+                    + "its rows are computed again.",
+                    UserWarning,
+                    stacklevel=4,
+                )
                 continue
-            self.loaded.add(name)
-            position = len(self.shards)
-            self.shards.append((values, seconds))
-            for row, key in enumerate(keys.tolist()):
-                self.where[key] = (position, row)
+            self.add(name, keys, values, seconds)
+
+    def add(self, name, keys, values, seconds):
+        self.seen.add(name)
+        position = len(self.shards)
+        self.shards.append((values, seconds))
+        for row, key in enumerate(keys.tolist()):
+            self.where[key] = (position, row)
 
 
 _INDEXES = {}
@@ -209,7 +394,7 @@ class OutputCache:
         directory = os.path.join(self.root, *namespace.split("/"))
         index = _INDEXES.get(directory)
         if index is None:
-            index = _INDEXES[directory] = _ShardIndex(directory)
+            index = _INDEXES[directory] = _ShardIndex(directory, namespace)
         index.refresh()
         return index
 
@@ -234,6 +419,17 @@ class OutputCache:
             The outputs in the order of ``X``.
         seconds : ndarray of shape (n_samples,)
             Measured compute seconds per input, from when each row was computed.
+
+        Raises
+        ------
+        ValueError
+            If ``compute`` returns a number of rows other than it was given.
+
+        Warns
+        -----
+        UserWarning
+            When a damaged shard is skipped, or when the outputs cannot be
+            written (they are then returned without being cached).
         """
         if keys is None:
             keys = hash_inputs(X)
@@ -242,23 +438,61 @@ class OutputCache:
         for i, key in enumerate(keys.tolist()):
             if key not in index.where and key not in missing:
                 missing[key] = i
+        fresh = None
         if missing:
             rows = np.fromiter(missing.values(), dtype=np.intp, count=len(missing))
             values, seconds = timed_compute(compute, _subset(X, rows))
-            _save_shard(index.directory, keys[rows], values, seconds)
-            index.refresh()
-        return self._gather(index, keys)
+            if n_samples(values) != len(rows):
+                raise ValueError(
+                    f"compute returned {n_samples(values)} rows for {len(rows)} "
+                    "inputs; it must return one row per input."
+                )
+            fresh = self._store(index, keys[rows], values, seconds)
+        return self._gather(index, keys, fresh)
+
+    def _store(self, index, keys, values, seconds):
+        """Write new rows; return them when they could not be cached, else None."""
+        arrays = _storable(values)
+        if arrays is None:
+            reason = f"outputs of dtype {np.asarray(values).dtype} cannot be stored"
+        else:
+            arrays.update(
+                keys=keys, seconds=seconds, namespace=np.array(index.namespace)
+            )
+            try:
+                name = _save_shard(index.directory, arrays)
+            except OSError as exc:
+                reason = f"cannot write to {index.directory}: {exc}"
+            else:
+                index.add(name, keys, _values(arrays), seconds)
+                return None
+        if self.root not in _UNWRITABLE:
+            _UNWRITABLE.add(self.root)
+            warnings.warn(
+                f"The output cache {self.root} is not used ({reason}); outputs are "
+                "computed without caching.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return dict(zip(keys.tolist(), range(len(keys)), strict=True)), values, seconds
 
     @staticmethod
-    def _gather(index, keys):
-        locations = [index.where[key] for key in keys.tolist()]
+    def _gather(index, keys, fresh=None):
+        shards = index.shards
+        where = index.where
+        if fresh is not None:
+            fresh_rows, values, seconds = fresh
+            shards = [*shards, (values, seconds)]
+            extra = {k: (len(index.shards), r) for k, r in fresh_rows.items()}
+            where = collections.ChainMap(index.where, extra)
+        locations = [where[key] for key in keys.tolist()]
         positions = np.array([p for p, _ in locations], dtype=np.intp)
         rows = np.array([r for _, r in locations], dtype=np.intp)
         order = np.argsort(positions, kind="stable")
         pieces, seconds = [], []
         for position in np.unique(positions):
             sel = order[positions[order] == position]
-            values, secs = index.shards[position]
+            values, secs = shards[position]
             pieces.append(values[rows[sel]])
             seconds.append(secs[rows[sel]])
         stacked = _stack(pieces)
@@ -271,14 +505,17 @@ class OutputCache:
         """Total size of the cached outputs, in bytes."""
         total = 0
         for folder, _, files in os.walk(self.root):
-            total += sum(os.path.getsize(os.path.join(folder, f)) for f in files)
+            for name in files:
+                with contextlib.suppress(OSError):  # removed meanwhile
+                    total += os.lstat(os.path.join(folder, name)).st_size
         return total
 
     def clear(self):
         """Delete every cached output under :attr:`location`."""
         shutil.rmtree(self.root, ignore_errors=True)
-        for directory in [d for d in _INDEXES if d.startswith(self.root)]:
+        for directory in [d for d in _INDEXES if d.startswith(self.root + os.sep)]:
             del _INDEXES[directory]
+        _UNWRITABLE.discard(self.root)
 
     def __repr__(self):
         return f"{type(self).__name__}({self.location!r})"
@@ -306,26 +543,47 @@ def n_samples(values):
     return values.shape[0] if hasattr(values, "shape") else len(values)
 
 
+MEMORY_CONSTRAINTS = [None, str, os.PathLike, joblib.Memory, OutputCache]
+"""What the ``memory`` parameter of the estimators accepts (for
+``_parameter_constraints``); :func:`resolve_cache` accepts exactly these."""
+_MEMORY_TYPES = tuple(c for c in MEMORY_CONSTRAINTS if c is not None)
+
+
 def resolve_cache(memory):
     """Turn a ``memory`` parameter into an :class:`OutputCache` or ``None``.
 
     Parameters
     ----------
     memory : None, str, path-like, joblib.Memory or OutputCache
-        Where outputs are cached; ``None`` (or a ``joblib.Memory`` without a
-        location) disables caching.
+        Where outputs are cached (see :data:`MEMORY_CONSTRAINTS`); ``None`` (or
+        a ``joblib.Memory`` without a location) disables caching.
 
     Returns
     -------
     cache : OutputCache or None
+
+    Raises
+    ------
+    sklearn.utils._param_validation.InvalidParameterError
+        If ``memory`` is of any other type (a subclass of both ``ValueError``
+        and ``TypeError``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from elang_sk._cache import resolve_cache
+    >>> resolve_cache(None) is None
+    True
+    >>> type(resolve_cache(tempfile.mkdtemp())).__name__
+    'OutputCache'
     """
     if memory is None or isinstance(memory, OutputCache):
         return memory
     if isinstance(memory, joblib.Memory):
         return None if memory.location is None else OutputCache(memory.location)
-    if isinstance(memory, str | os.PathLike):
+    if isinstance(memory, _MEMORY_TYPES):
         return OutputCache(memory)
-    raise ValueError(
-        "memory must be None, a folder path, a joblib.Memory or an OutputCache; "
-        f"got {memory!r} of type {type(memory).__name__}."
+    raise InvalidParameterError(
+        "memory must be None, a folder path (str or os.PathLike), a joblib.Memory "
+        f"or an OutputCache; got {memory!r} of type {type(memory).__name__}."
     )

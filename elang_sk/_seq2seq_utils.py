@@ -5,31 +5,21 @@ torch is imported at module level: import this module lazily.
 
 import copy
 import hashlib
-import json
 
 import numpy as np
 import torch
 from torch import nn
 
+from elang_sk._fingerprint import fingerprint
 from elang_sk._flops import count_flops
 
 
 def model_digest(model, tokenizer, *extra):
     """Digest of a model's config and weights, its tokenizer and ``extra`` settings."""
     h = hashlib.blake2b(digest_size=16)
-    config = model.config.to_dict()
-    for key in ("_name_or_path", "transformers_version"):
-        config.pop(key, None)
-    h.update(type(model).__name__.encode())
-    h.update(json.dumps(config, sort_keys=True, default=str).encode())
-    for name, tensor in model.state_dict().items():
-        h.update(name.encode())
-        data = tensor.detach().contiguous().reshape(-1).cpu()
-        h.update(str(data.dtype).encode())
-        if data.numel():
-            h.update(memoryview(data.view(torch.uint8).numpy()))
-    h.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
-    h.update(repr(extra).encode())
+    for part in (fingerprint(model), fingerprint(tokenizer), repr(extra)):
+        h.update(part.encode())
+        h.update(b"\0")
     return h.hexdigest()
 
 

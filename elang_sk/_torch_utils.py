@@ -5,23 +5,18 @@ use it. torch is imported at module level, so this module must only be imported
 lazily.
 """
 
-import hashlib
 import sys
-import weakref
 
 import numpy as np
 import torch
+
+from elang_sk import _fingerprint
 
 _DTYPES = {
     "float32": torch.float32,
     "float16": torch.float16,
     "bfloat16": torch.bfloat16,
 }
-
-# id(tensor) -> (weakref to the tensor, tensor._version, digest). A weak reference
-# guards against a freed tensor whose id is reused; the version counter, bumped by
-# every in-place operation, says when the bytes changed.
-_DIGESTS = {}
 
 
 def resolve_device(device):
@@ -49,35 +44,13 @@ def resolve_dtype(dtype, device, model_dtype):
 
 
 def tensor_digest(tensor):
-    """Digest of a tensor's dtype, shape and bytes, memoised on its version."""
-    key = id(tensor)
-    entry = _DIGESTS.get(key)
-    if entry is not None and entry[0]() is tensor and entry[1] == tensor._version:
-        return entry[2]
-    version = tensor._version
-    data = tensor.detach()
-    h = hashlib.blake2b(digest_size=16)
-    h.update(f"{data.dtype}{tuple(data.shape)}".encode())
-    if data.numel():
-        raw = data.contiguous().reshape(-1).view(torch.uint8).cpu().numpy()
-        h.update(memoryview(raw))
-    digest = h.digest()
-
-    def forget(ref, key=key):
-        if _DIGESTS.get(key, (None,))[0] is ref:
-            del _DIGESTS[key]
-
-    _DIGESTS[key] = (weakref.ref(tensor, forget), version, digest)
-    return digest
+    """Digest of a tensor's dtype, shape and every byte; see :mod:`_fingerprint`."""
+    return _fingerprint.tensor_digest(tensor)
 
 
 def module_digest(module):
-    """Digest of every parameter and persistent buffer of a module."""
-    h = hashlib.blake2b(digest_size=16)
-    for name, tensor in module.state_dict(keep_vars=True).items():
-        h.update(name.encode())
-        h.update(tensor_digest(tensor))
-    return h.hexdigest()
+    """Fingerprint of every parameter, buffer and setting of a module."""
+    return _fingerprint.fingerprint(module)
 
 
 def pad_batch(encodings, rows, pad_token_id, padding_side, device):
