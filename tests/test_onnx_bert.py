@@ -1,3 +1,5 @@
+"""Tests for the ONNX -> BertModel conversion, on tiny locally built models."""
+
 import io
 import os
 import sys

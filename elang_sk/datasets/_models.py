@@ -191,6 +191,17 @@ def fetch_pretrained_model(
     path : str
         Folder with ``config.json``, weights and tokenizer files.
 
+    Raises
+    ------
+    OSError
+        If an archive is missing and `download_if_missing` is False, or
+        cannot be downloaded or verified.
+    ValueError
+        If an archive member would be written outside the model folder
+        (absolute path, ``..`` component, link); nothing is kept then.
+    ImportError
+        For ``paraphrase-MiniLM-L3-v2`` without the ``onnx`` package.
+
     Examples
     --------
     >>> from elang_sk.datasets import fetch_pretrained_model
