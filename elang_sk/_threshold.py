@@ -1,45 +1,85 @@
 """ThresholdSelector: where to cut the routing scores."""
 
-from numbers import Real
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import ndtr
 from sklearn.base import BaseEstimator
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 
-from elang_sk.metrics import tradeoff_curve
+from elang_sk.metrics import (
+    _check_binary,
+    _check_sample_weight,
+    _check_scores,
+    tradeoff_curve,
+)
 
 STRATEGIES = ("crossing", "swift_ratio", "budget", "match_super")
 
+# Largest number of kernel evaluations held in memory at once (8 MiB of float64).
+_CHUNK = 2**20
 
-def _bandwidth(values):
-    """Silverman's rule of thumb, robust to outliers and to constant groups."""
-    n = values.shape[0]
-    iqr = np.subtract(*np.percentile(values, [75, 25]))
-    sigma = min(np.std(values), iqr / 1.349) if iqr > 0 else np.std(values)
+
+def _weighted_quantiles(values, weights, q):
+    """Quantiles that interpolate like ``np.percentile`` for equal weights."""
+    order = np.argsort(values, kind="stable")
+    values, weights = values[order], weights[order]
+    below = np.cumsum(weights) - weights
+    if below[-1] <= 0:
+        return np.full(len(q), values[-1])
+    return np.interp(q, below / below[-1], values)
+
+
+def _bandwidth(values, weights=None):
+    """Silverman's rule of thumb, robust to outliers and to constant groups.
+
+    With weights, the spread is the weighted standard deviation and quartiles
+    and the sample size is Kish's effective size ``sum(w)**2 / sum(w**2)``.
+    """
+    weights = np.ones(values.shape[0]) if weights is None else weights
+    n_eff = weights.sum() ** 2 / np.sum(weights**2)
+    mean = np.average(values, weights=weights)
+    std = np.sqrt(np.average((values - mean) ** 2, weights=weights))
+    q75, q25 = _weighted_quantiles(values, weights, [0.75, 0.25])
+    iqr = q75 - q25
+    sigma = min(std, iqr / 1.349) if iqr > 0 else std
     if sigma <= 0:
         sigma = max(abs(float(values[0])), 1.0) * 1e-3
-    return 0.9 * sigma * n ** (-0.2)
+    return 0.9 * sigma * n_eff ** (-0.2)
 
 
 class _KernelDensity:
-    """Gaussian kernel density of a 1-D sample, with its exact CDF."""
+    """Gaussian kernel density of a (weighted) 1-D sample, with its exact CDF.
 
-    def __init__(self, values):
+    The kernels are evaluated a block of grid points at a time, so memory
+    stays bounded whatever the sizes of the grid and of the sample.
+    """
+
+    def __init__(self, values, weights=None):
         self.values = values
-        self.bandwidth = _bandwidth(values)
+        weights = np.ones(values.shape[0]) if weights is None else weights
+        self.weights = weights / weights.sum()
+        self.bandwidth = _bandwidth(values, weights)
 
-    def _z(self, grid):
-        return (np.asarray(grid)[:, None] - self.values[None, :]) / self.bandwidth
+    def _mean_kernel(self, grid, kernel):
+        grid = np.asarray(grid, dtype=np.float64)
+        out = np.empty(grid.shape[0])
+        step = max(1, _CHUNK // self.values.shape[0])
+        for start in range(0, grid.shape[0], step):
+            block = grid[start : start + step, None]
+            out[start : start + step] = (
+                kernel((block - self.values[None, :]) / self.bandwidth) @ self.weights
+            )
+        return out
 
     def pdf(self, grid):
-        z = self._z(grid)
-        return np.exp(-0.5 * z * z).mean(axis=1) / (self.bandwidth * np.sqrt(2 * np.pi))
+        density = self._mean_kernel(grid, lambda z: np.exp(-0.5 * z * z))
+        return density / (self.bandwidth * np.sqrt(2 * np.pi))
 
     def cdf(self, grid):
-        return ndtr(self._z(grid)).mean(axis=1)
+        return self._mean_kernel(grid, ndtr)
 
 
 class ThresholdSelector(BaseEstimator):
@@ -54,13 +94,17 @@ class ThresholdSelector(BaseEstimator):
     strategy : {"crossing", "swift_ratio", "budget", "match_super"}, \
             default="crossing"
         How to choose.
-    target : float, default=None
+    target : float >= 0, default=None
         Swift ratio in [0, 1] for ``"swift_ratio"``, cost per input for
-        ``"budget"``; unused otherwise.
-    tol : float, default=0.0
+        ``"budget"``; both need it. Ignored by the other strategies.
+    tol : float in [0, 1], default=0.0
         Accuracy that ``"match_super"`` may give up (0.005 is half a point).
-    n_grid : int, default=1024
-        Number of grid points the densities are evaluated on.
+        Ignored by the other strategies.
+    n_grid : int in [16, 65536], default=1024
+        Number of grid points the densities of ``"crossing"`` are evaluated
+        on. The kernels are evaluated in blocks, so memory stays bounded
+        (a few blocks of 8 MiB) whatever ``n_grid`` and the number of inputs;
+        time grows as ``n_grid * n_samples``.
 
     See Also
     --------
@@ -83,13 +127,19 @@ class ThresholdSelector(BaseEstimator):
         densities are equal). If the Swift is never wrong every input is kept
         (``-inf``); if it is never right, none is (``inf``).
     ``"swift_ratio"``
-        Keep at most the fraction ``target`` of inputs with the Swift.
+        Keep at most the fraction ``target`` of inputs with the Swift (inputs
+        with equal scores are kept or sent together).
     ``"budget"``
         The most accurate threshold whose mean cost per input is at most
         ``target`` (in the unit of the costs).
     ``"match_super"``
         The cheapest threshold whose joint accuracy is at least the Super's
         accuracy minus ``tol``.
+
+    With ``sample_weight``, ``"crossing"`` uses weighted densities (weighted
+    kernel means, and Silverman's bandwidth from the weighted spread and the
+    effective sample size ``sum(w)**2 / sum(w**2)``), and the other
+    strategies a weighted curve.
 
     Examples
     --------
@@ -112,7 +162,7 @@ class ThresholdSelector(BaseEstimator):
         "strategy": [StrOptions(set(STRATEGIES))],
         "target": [Interval(Real, 0, None, closed="left"), None],
         "tol": [Interval(Real, 0, 1, closed="both")],
-        "n_grid": [Interval(Real, 16, None, closed="left")],
+        "n_grid": [Interval(Integral, 16, 2**16, closed="both")],
     }
 
     def __init__(self, strategy="crossing", target=None, tol=0.0, n_grid=1024):
@@ -120,6 +170,49 @@ class ThresholdSelector(BaseEstimator):
         self.target = target
         self.tol = tol
         self.n_grid = n_grid
+
+    def check_params(self):
+        """Check the parameters and how they combine, before any data is seen.
+
+        Estimators that take a selector call this in ``fit``, before running
+        any model, so that an unusable selector fails there rather than at
+        prediction time. :meth:`select` calls it too.
+
+        Returns
+        -------
+        self : ThresholdSelector
+            The selector, unchanged.
+
+        Raises
+        ------
+        ValueError
+            If a parameter is invalid on its own, or ``"swift_ratio"`` or
+            ``"budget"`` has no ``target``, or ``"swift_ratio"`` has a
+            ``target`` above 1.
+
+        Examples
+        --------
+        >>> from elang_sk import ThresholdSelector
+        >>> ThresholdSelector("swift_ratio", target=0.7).check_params()
+        ThresholdSelector(strategy='swift_ratio', target=0.7)
+        >>> ThresholdSelector("swift_ratio").check_params()
+        Traceback (most recent call last):
+        ...
+        ValueError: strategy='swift_ratio' needs a target: ...
+        """
+        self._validate_params()
+        if self.strategy in ("swift_ratio", "budget") and self.target is None:
+            raise ValueError(
+                f"strategy={self.strategy!r} needs a target: e.g. "
+                "ThresholdSelector('swift_ratio', target=0.7) or "
+                "ThresholdSelector('budget', target=<cost per input>)."
+            )
+        if self.strategy == "swift_ratio" and self.target > 1:
+            raise ValueError(
+                "A swift_ratio target is the fraction of inputs the Swift keeps, "
+                f"in [0, 1]; got {self.target}. Pass e.g. target=0.7."
+            )
+        return self
 
     def select(
         self,
@@ -131,51 +224,51 @@ class ThresholdSelector(BaseEstimator):
         super_cost=1.0,
         router_cost=None,
         curve=None,
+        sample_weight=None,
     ):
         """Choose a threshold.
 
         Parameters
         ----------
         scores : array-like of shape (n_samples,)
-            Routing scores of held-out inputs.
+            Routing scores of held-out inputs; finite.
         swift_correct : array-like of bool of shape (n_samples,)
-            Whether the Swift is right on each input.
+            Whether the Swift is right on each input: booleans or 0/1.
         super_correct : array-like of bool of shape (n_samples,), default=None
-            Whether the Super is right on each input; needed by
-            ``"budget"`` and ``"match_super"``, and for the curve.
+            Whether the Super is right on each input (booleans or 0/1); needed
+            by ``"budget"`` and ``"match_super"``, and for the curve.
         swift_cost, super_cost, router_cost : float or array-like
             Costs per input, see :func:`elang_sk.metrics.joint_cost`.
         curve : Bunch, default=None
             A trade-off curve computed beforehand (e.g. from per-input quality
             scores rather than right/wrong); replaces the one computed from
-            ``super_correct`` and the costs.
+            ``super_correct``, the costs and the weights, and is used as is.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each input: finite, non-negative, not all zero. None
+            weighs every input 1.
 
         Returns
         -------
         selection : Bunch
-            ``threshold``, ``swift_ratio`` (fraction of the given inputs kept),
-            ``curve`` (the trade-off curve chosen from, or None without
-            ``super_correct``), and for ``"crossing"`` the ``densities``
-            (``grid``, ``right``, ``wrong``).
+            ``threshold``, ``swift_ratio`` (weighted fraction of the given
+            inputs kept), ``curve`` (the trade-off curve chosen from, or None
+            without ``super_correct``), and for ``"crossing"`` the
+            ``densities`` (``grid``, ``right``, ``wrong``).
         """
-        self._validate_params()
-        scores = column_or_1d(scores).astype(np.float64)
-        swift_correct = column_or_1d(swift_correct).astype(bool)
-        if scores.shape[0] == 0:
-            raise ValueError("ThresholdSelector needs at least one scored input.")
-        if swift_correct.shape != scores.shape:
-            raise ValueError(
-                f"scores and swift_correct have different lengths "
-                f"({scores.shape[0]} and {swift_correct.shape[0]})."
-            )
+        self.check_params()
+        scores = _check_scores(scores)
+        n = scores.shape[0]
+        swift_correct = _check_binary(swift_correct, "swift_correct", n)
+        weights = _check_sample_weight(sample_weight, n)
         if curve is None and super_correct is not None:
             curve = tradeoff_curve(
                 scores,
                 swift_correct,
-                super_correct,
+                _check_binary(super_correct, "super_correct", n),
                 swift_cost=swift_cost,
                 super_cost=super_cost,
                 router_cost=router_cost,
+                sample_weight=weights,
             )
         elif curve is None and self.strategy in ("budget", "match_super"):
             raise ValueError(
@@ -184,43 +277,46 @@ class ThresholdSelector(BaseEstimator):
             )
         result = Bunch(curve=curve, densities=None)
         if self.strategy == "crossing":
-            result.threshold, result.densities = self._crossing(scores, swift_correct)
+            result.threshold, result.densities = self._crossing(
+                scores, swift_correct, weights
+            )
         else:
-            result.threshold = self._from_curve(scores, curve)
+            if curve is None:  # swift_ratio without super_correct: ratios only
+                curve = tradeoff_curve(
+                    scores, swift_correct, swift_correct, sample_weight=weights
+                )
+            result.threshold = self._from_curve(curve)
         result.threshold = float(result.threshold)
-        result.swift_ratio = float(np.mean(scores >= result.threshold))
+        result.swift_ratio = float(
+            np.average(scores >= result.threshold, weights=weights)
+        )
         return result
 
-    def _crossing(self, scores, swift_correct):
-        right, wrong = scores[swift_correct], scores[~swift_correct]
-        if wrong.size == 0:
+    def _crossing(self, scores, swift_correct, weights):
+        counted = weights > 0
+        right, wrong = swift_correct & counted, ~swift_correct & counted
+        if not wrong.any():
             return -np.inf, None
-        if right.size == 0:
+        if not right.any():
             return np.inf, None
-        p_right, p_wrong = _KernelDensity(right), _KernelDensity(wrong)
+        p_right = _KernelDensity(scores[right], weights[right])
+        p_wrong = _KernelDensity(scores[wrong], weights[wrong])
         pad = 3 * max(p_right.bandwidth, p_wrong.bandwidth)
-        grid = np.linspace(scores.min() - pad, scores.max() + pad, int(self.n_grid))
+        low, high = scores[counted].min() - pad, scores[counted].max() + pad
+        if not (np.isfinite(low) and np.isfinite(high) and np.isfinite(high - low)):
+            raise ValueError(
+                "The scores span too wide a range for a density estimate "
+                f"(from {scores.min():.3g} to {scores.max():.3g}); rescale them, "
+                "or use a strategy that only ranks them (e.g. 'match_super')."
+            )
+        grid = np.linspace(low, high, self.n_grid)
         separation = p_wrong.cdf(grid) - p_right.cdf(grid)
         threshold = grid[np.argmax(separation)]
         densities = Bunch(grid=grid, right=p_right.pdf(grid), wrong=p_wrong.pdf(grid))
         return threshold, densities
 
-    def _from_curve(self, scores, curve):
-        if self.strategy in ("swift_ratio", "budget") and self.target is None:
-            raise ValueError(
-                f"strategy={self.strategy!r} needs a target: e.g. "
-                "ThresholdSelector('swift_ratio', target=0.7) or "
-                "ThresholdSelector('budget', target=<cost per input>)."
-            )
-        if curve is None:  # swift_ratio without super_correct
-            ratios = np.r_[0.0, np.arange(1, scores.size + 1) / scores.size]
-            thresholds = np.r_[np.inf, np.sort(scores)[::-1]]
-            curve = Bunch(thresholds=thresholds, swift_ratio=ratios)
+    def _from_curve(self, curve):
         if self.strategy == "swift_ratio":
-            if self.target > 1:
-                raise ValueError(
-                    f"A swift_ratio target is a fraction in [0, 1]; got {self.target}."
-                )
             feasible = np.flatnonzero(curve.swift_ratio <= self.target + 1e-12)
             return curve.thresholds[feasible[-1]]
         if self.strategy == "budget":
