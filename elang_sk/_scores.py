@@ -166,6 +166,15 @@ class BaseScore(BaseEstimator):
         -------
         scores : ndarray of shape (n_samples,)
             Higher means the Swift keeps the input.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from elang_sk import SoftmaxScore
+        >>> logits = np.array([[[4.0, 0.0], [0.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])
+        >>> mask = np.array([[True, False], [True, True]])
+        >>> SoftmaxScore()(logits, mask).round(3)
+        array([0.982, 0.5  ])
         """
         logits, mask = _check_logits(logits, mask)
         return _aggregate(self._score_positions(logits), mask, self.aggregate)

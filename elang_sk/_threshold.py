@@ -254,6 +254,26 @@ class ThresholdSelector(BaseEstimator):
             inputs kept), ``curve`` (the trade-off curve chosen from, or None
             without ``super_correct``), and for ``"crossing"`` the
             ``densities`` (``grid``, ``right``, ``wrong``).
+
+        Examples
+        --------
+        >>> from elang_sk import ThresholdSelector
+        >>> scores = [0.9, 0.8, 0.4, 0.3, 0.2, 0.1]
+        >>> swift_correct = [True, True, True, False, True, False]
+        >>> selection = ThresholdSelector("swift_ratio", target=0.5).select(
+        ...     scores, swift_correct
+        ... )
+        >>> selection.threshold, selection.swift_ratio
+        (0.4, 0.5)
+
+        With weights, the ratio is a weighted fraction: the three heavy inputs
+        count for three quarters, so four inputs make half.
+
+        >>> selection = ThresholdSelector("swift_ratio", target=0.5).select(
+        ...     scores, swift_correct, sample_weight=[1, 1, 1, 3, 3, 3]
+        ... )
+        >>> selection.threshold, selection.swift_ratio
+        (0.3, 0.5)
         """
         self.check_params()
         scores = _check_scores(scores)
