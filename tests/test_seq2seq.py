@@ -11,7 +11,9 @@ from sklearn.base import clone  # noqa: E402
 from tokenizers import Tokenizer, models, pre_tokenizers  # noqa: E402
 
 from elang_sk import EnergyRouter, EntropyScore, OutputCache  # noqa: E402
-from elang_sk._seq2seq import JointSeq2Seq, corpus_quality  # noqa: E402
+from elang_sk._seq2seq import JointSeq2Seq  # noqa: E402
+from elang_sk._seq2seq_head import head_targets  # noqa: E402
+from elang_sk.metrics import corpus_quality  # noqa: E402
 
 WORDS = ["<pad>", "</s>", "<unk>"] + [f"w{i}" for i in range(12)]
 
@@ -117,7 +119,7 @@ def test_head_logits_have_positions_by_vocab_shape(fitted, pairs):
 def test_head_training_lowers_the_loss(tok, pairs):
     """More epochs fit the reference tokens better (the head learns)."""
     X, Y = pairs
-    targets = make_joint(tok).fit(X, Y)._targets(Y)
+    targets = head_targets(tok, Y, 6, 128)
     accuracies = []
     for epochs in (1, 40):
         joint = make_joint(tok, head_epochs=epochs, cv=None).fit(X, Y)

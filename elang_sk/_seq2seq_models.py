@@ -1,0 +1,149 @@
+"""Private torch calls of encoder-decoder models for :class:`JointSeq2Seq`.
+
+Loading and checking a model and its tokenizer, tokenizing, and the three
+batched passes the joint model makes: encoder states, generation, and a
+teacher-forced decoder pass whose logits are scored. torch and transformers
+are imported at module level: import this module lazily.
+"""
+
+import os
+
+import numpy as np
+import torch
+import transformers
+
+
+def load_model(model, tokenizer, role, device, fallback_tokenizer=None):
+    """The ``(model, tokenizer)`` of one role, loaded if given by name, checked.
+
+    A hub id or folder is loaded with ``AutoModelForSeq2SeqLM`` (and its
+    tokenizer from the same place unless one is given); a loaded model is
+    used as given, moved to ``device`` and put in eval mode.
+    """
+    name = f"{role}_model"
+    if isinstance(model, str | os.PathLike):
+        config = transformers.AutoConfig.from_pretrained(model)
+        check_encoder_decoder(config, name, config.model_type)
+        tokenizer = tokenizer or model
+        model = transformers.AutoModelForSeq2SeqLM.from_pretrained(model)
+    else:
+        check_encoder_decoder(model.config, name, type(model).__name__)
+    tokenizer = tokenizer if tokenizer is not None else fallback_tokenizer
+    if tokenizer is None:
+        raise ValueError(
+            "tokenizer must be given when swift_model is a loaded model "
+            "object; pass the tokenizer object, or its hub id or folder."
+        )
+    if isinstance(tokenizer, str | os.PathLike):
+        tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer)
+    check_tokenizer(tokenizer, model, role)
+    model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def check_encoder_decoder(config, role, name):
+    """Refuse a model without an encoder for the energy head."""
+    if not getattr(config, "is_encoder_decoder", False):
+        raise ValueError(
+            f"{role} must be an encoder-decoder model (config.is_encoder_decoder="
+            f"True, e.g. T5, BART, Marian); got {name}. Decoder-only or "
+            "encoder-only models have no encoder for the energy head."
+        )
+
+
+def check_tokenizer(tokenizer, model, role):
+    """Refuse a tokenizer that does not fit its model's vocabulary."""
+    vocab = len(tokenizer)
+    if vocab > model.config.vocab_size:
+        raise ValueError(
+            f"The {role} tokenizer does not match the {role} model: it has {vocab} "
+            f"tokens but the model's vocabulary has {model.config.vocab_size}. Pass "
+            f"the tokenizer the model was trained with"
+            + (" (super_tokenizer=...)." if role == "super" else ".")
+        )
+    for name in ("pad_token_id", "eos_token_id"):
+        if getattr(tokenizer, name) is None:
+            raise ValueError(
+                f"The {role} tokenizer has no {name[:-3]} token; encoder-decoder "
+                "generation and the energy head's targets need one."
+            )
+
+
+def tokenize(tokenizer, texts, max_length, target=False):
+    """Token ids of every text (a list of lists), truncated to ``max_length``."""
+    kwargs = {"text_target": texts} if target else {"text": texts}
+    ids = tokenizer(**kwargs, truncation=True, max_length=max_length)["input_ids"]
+    eos = tokenizer.eos_token_id
+    if target:
+        # Targets end with end-of-sequence, as the decoder generates them, even
+        # with a tokenizer that does not append it (or a truncated reference).
+        ids = [seq if seq and seq[-1] == eos else [*seq, eos] for seq in ids]
+    return ids
+
+
+def pad(ids, rows, pad_id, device, length=None):
+    """Right-pad ``ids[rows]``; return ``(input_ids, attention_mask)`` tensors."""
+    length = length or max(len(ids[i]) for i in rows)
+    out = np.full((len(rows), length), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), length), dtype=np.int64)
+    for j, i in enumerate(rows):
+        out[j, : len(ids[i])] = ids[i]
+        mask[j, : len(ids[i])] = 1
+    return torch.from_numpy(out).to(device), torch.from_numpy(mask).to(device)
+
+
+def batches(ids, batch_size):
+    """Length-sorted batches of row indices (longest first: less padding)."""
+    order = np.argsort([-len(seq) for seq in ids], kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+@torch.inference_mode()
+def encoder_states(model, ids, pad_id, batch_size, length, device):
+    """Last hidden state of the encoder, zero-padded to ``length`` positions.
+
+    Returns an array of shape ``(n, length, d_model)``; the padding is fixed so
+    that rows computed in different calls can be cached and stacked together.
+    """
+    encoder = model.get_encoder()
+    out = np.zeros((len(ids), length, model.config.d_model), dtype=np.float32)
+    for rows in batches(ids, batch_size):
+        input_ids, mask = pad(ids, rows, pad_id, device)
+        hidden = encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        out[rows, : hidden.shape[1]] = hidden.float().cpu().numpy()
+    return out
+
+
+@torch.inference_mode()
+def generate(model, tokenizer, ids, batch_size, device, generation_kwargs):
+    """Generate and decode an output text for every row of ``ids``, in batches."""
+    out = np.empty(len(ids), dtype=object)
+    for rows in batches(ids, batch_size):
+        input_ids, mask = pad(ids, rows, tokenizer.pad_token_id, device)
+        sequences = model.generate(
+            input_ids=input_ids, attention_mask=mask, **generation_kwargs
+        )
+        out[rows] = tokenizer.batch_decode(sequences, skip_special_tokens=True)
+    return out.astype(str)
+
+
+@torch.inference_mode()
+def decoder_scores(model, ids, target_ids, pad_id, batch_size, device, score):
+    """Routing score of the decoder's logits, teacher-forced on ``target_ids``.
+
+    Every target position up to and including the end-of-sequence token is
+    scored, and ``score`` aggregates them (eq. 9 applied to the decoder).
+    """
+    out = np.empty(len(ids))
+    for rows in batches(ids, batch_size):
+        input_ids, mask = pad(ids, rows, pad_id, device)
+        labels, label_mask = pad(target_ids, rows, pad_id, device)
+        decoder_input_ids = model.prepare_decoder_input_ids_from_labels(labels=labels)
+        logits = model(
+            input_ids=input_ids,
+            attention_mask=mask,
+            decoder_input_ids=decoder_input_ids,
+        ).logits
+        out[rows] = score(logits.double().cpu().numpy(), label_mask.cpu().numpy() > 0)
+    return out
