@@ -239,9 +239,10 @@ def _load_shard(path, namespace):
         raise
     except OSError as exc:
         raise _BadShard(f"cannot be opened: {exc}", ours=False) from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _BadShard("not a regular file", ours=False)
     with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
-            raise _BadShard("not a regular file", ours=False)
         try:
             with np.load(fh, allow_pickle=False) as z:
                 arrays = {name: z[name] for name in z.files}
