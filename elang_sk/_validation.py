@@ -1,6 +1,6 @@
 """Input validation shared by the estimators that take raw text."""
 
-import numpy as np
+from collections.abc import Mapping
 
 
 def check_texts(X, name="X", *, allow_empty_strings=True, hint=""):
@@ -21,6 +21,15 @@ def check_texts(X, name="X", *, allow_empty_strings=True, hint=""):
     -------
     texts : list of str
 
+    Raises
+    ------
+    TypeError
+        If ``X`` is a single string, a 2-D table (array, DataFrame), a mapping,
+        not a sequence, or holds something else than str.
+    ValueError
+        If ``X`` is empty, holds a text that cannot be encoded as UTF-8 (a lone
+        surrogate) or, with ``allow_empty_strings=False``, an empty text.
+
     Examples
     --------
     >>> from elang_sk._validation import check_texts
@@ -32,9 +41,20 @@ def check_texts(X, name="X", *, allow_empty_strings=True, hint=""):
             f"{name} must be a sequence of texts, got a single string (str). Wrap "
             "it in a list: [text]."
         )
-    if isinstance(X, np.ndarray) and X.ndim != 1:
+    if isinstance(X, Mapping):
         raise TypeError(
-            f"{name} must be a 1-d sequence of texts; got an array of shape {X.shape}."
+            f"{name} must be a 1-d sequence of texts, got a {type(X).__name__}: "
+            "iterating it would give its keys, not texts. Pass the texts as a "
+            "list, e.g. list(mapping.values())."
+        )
+    ndim = getattr(X, "ndim", 1)
+    if ndim != 1:
+        table = hasattr(X, "columns")
+        what = "a table (DataFrame)" if table else "an array"
+        shape = getattr(X, "shape", None)
+        fix = " Pass one column of texts, e.g. df['text']." if table else ""
+        raise TypeError(
+            f"{name} must be a 1-d sequence of texts; got {what} of shape {shape}.{fix}"
         )
     if not hasattr(X, "__len__") or not hasattr(X, "__getitem__"):
         raise TypeError(
@@ -55,4 +75,19 @@ def check_texts(X, name="X", *, allow_empty_strings=True, hint=""):
                 f"{name}[{i}] is an empty string: there is nothing to translate "
                 "or compare. Drop empty texts before calling."
             )
+        if not text.isascii():
+            _check_encodable(text, f"{name}[{i}]")
     return texts
+
+
+def _check_encodable(text, where):
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        bad = text[error.start : error.end]
+        raise ValueError(
+            f"{where} cannot be encoded as UTF-8: it holds the lone surrogate "
+            f"{bad!r} at position {error.start} (text decoded with "
+            "errors='surrogateescape' or cut in the middle of a character). "
+            "Replace it, e.g. text.encode('utf-8', 'replace').decode('utf-8')."
+        ) from None
