@@ -646,7 +646,9 @@ class JointSeq2Seq(BaseJoint):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
+        # X is a 1-d sequence of texts; Y (the references) is required.
         tags.input_tags.string = True
+        tags.input_tags.one_d_array = True
         tags.input_tags.two_d_array = False
         tags.target_tags.required = True
         tags.non_deterministic = self.device != "cpu"

@@ -8,6 +8,7 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("sacrebleu")
 
 from sklearn.base import clone  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 from tokenizers import Tokenizer, models, pre_tokenizers  # noqa: E402
 
 from elang_sk import EnergyRouter, EntropyScore, OutputCache  # noqa: E402
@@ -326,19 +327,89 @@ def test_bad_params_raise(tok, pairs):
 
 
 def test_sklearn_api_checks_that_apply(tok):
-    """The data-free common checks pass (the others skip string-only input)."""
-    from sklearn.utils.estimator_checks import (
-        check_get_params_invariance,
-        check_no_attributes_set_in_init,
-        check_parameters_default_constructible,
-        check_set_params,
-    )
+    """The data-free API checks pass; parametrize_with_checks skips them for text."""
+    from sklearn.utils import estimator_checks
 
     joint = make_joint(tok)
-    for check in (
-        check_no_attributes_set_in_init,
-        check_get_params_invariance,
-        check_set_params,
-        check_parameters_default_constructible,
+    for name in (
+        "check_estimator_tags_renamed",
+        "check_valid_tag_types",
+        "check_estimator_repr",
+        "check_no_attributes_set_in_init",
+        "check_get_params_invariance",
+        "check_set_params",
+        "check_parameters_default_constructible",
+        "check_do_not_raise_errors_in_init_or_set_params",
+        "check_mixin_order",
+        "check_estimators_unfitted",
     ):
-        check("JointSeq2Seq", joint)
+        getattr(estimator_checks, name)("JointSeq2Seq", joint)
+
+
+def test_tags_describe_text_to_text():
+    """Tags: 1-D string input, a required target (scikit-learn reads them)."""
+    from sklearn.utils import get_tags
+
+    tags = get_tags(make_joint(make_tokenizer(), device="cpu"))
+    assert tags.input_tags.string and tags.input_tags.one_d_array
+    assert not tags.input_tags.two_d_array
+    assert tags.target_tags.required and not tags.non_deterministic
+
+
+@parametrize_with_checks(
+    [
+        make_joint(make_tokenizer()),
+        make_joint(
+            make_tokenizer(), router=EnergyRouter(score_func="entropy"), threshold=0.0
+        ),
+    ]
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    """scikit-learn's common checks, none expected to fail (text input: see tags)."""
+    check(estimator)
+
+
+@pytest.mark.parametrize("threshold", [np.nan, True, np.True_])
+def test_nan_or_boolean_threshold_raises(tok, pairs, threshold):
+    """A NaN or boolean threshold is refused in fit, before any model runs."""
+    with pytest.raises(ValueError, match=r"threshold.*(nan|True)"):
+        make_joint(tok, threshold=threshold).fit(*pairs)
+
+
+@pytest.mark.parametrize("where", ["X", "Y"])
+def test_dataframe_or_dict_texts_raise(tok, pairs, where):
+    """A DataFrame or a dict as X or Y is refused, never iterated as names/keys."""
+    pd = pytest.importorskip("pandas")
+    X, Y = pairs
+    for bad, match in (
+        (pd.DataFrame({"text": X}), r"got a table \(DataFrame\)"),
+        (dict(enumerate(X)), "iterating it would give its keys"),
+    ):
+        args = (bad, Y) if where == "X" else (X, bad)
+        with pytest.raises(TypeError, match=match):
+            make_joint(tok).fit(*args)
+
+
+def test_fitted_model_refuses_bad_inputs(fitted, pairs):
+    """predict, score and routing_report check X and Y like fit does."""
+    X, Y = pairs
+    with pytest.raises(ValueError, match=r"X\[0\] is an empty string"):
+        fitted.predict([""])
+    with pytest.raises(ValueError, match="different lengths"):
+        fitted.score(X[:3], Y[:2])
+    with pytest.raises(ValueError, match="different lengths"):
+        fitted.routing_report(X[:3], Y[:2])
+    with pytest.raises(TypeError, match="iterating it would give its keys"):
+        fitted.routing_scores({"a": "w1"})
+
+
+def test_router_params_can_be_searched(tok):
+    """get_params(deep=True) lists router__ params; router__score_func sets a name."""
+    joint = make_joint(tok, router=EnergyRouter(score_func="softmax"))
+    params = joint.get_params(deep=True)
+    assert params["router__score_func"] == "softmax"
+    assert params["swift_model"] is joint.swift_model
+    assert not any(key.startswith(("swift_model__", "tokenizer__")) for key in params)
+    joint = make_joint(tok, router="energy").set_params(router__score_func="entropy")
+    assert joint.router.score_func == "entropy"
+    assert joint._make_score().__class__ is EntropyScore
