@@ -106,9 +106,9 @@ class JointSeq2Seq(BaseJoint):
             EnergyRouter, default="energy"
         The routing score, computed from the logits named by
         ``routing_source``. An :class:`EnergyRouter` contributes its
-        ``score_func`` (its own head is for 2-D features only), so that
-        ``router__score_func`` can be searched over whatever form ``router``
-        was given in.
+        ``score_func`` (its own head is for 2-D features only).
+        ``router__score_func`` can be searched over when ``router`` is a
+        name or an :class:`EnergyRouter`.
     routing_source : {"head", "decoder"}, default="head"
         Where the score reads logits from. ``"head"`` is E-LANG: the energy
         head on the encoder. ``"decoder"`` is the ablation that scores the
