@@ -169,7 +169,7 @@ def fine_tune(
     encodings, _ = forward.tokenize(X)
     y_t = torch.as_tensor(y, device=device)
     soft_t = None if soft is None else torch.as_tensor(soft, device=device)
-    loss_of = _Loss(forward, label_targets, distill_temperature, distill_alpha)
+    mix = (distill_temperature, distill_alpha)
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
@@ -187,7 +187,9 @@ def fine_tune(
                 for start in range(0, len(X), batch_size):
                     rows = order[start : start + batch_size]
                     batch = forward.pad(encodings, rows)
-                    loss = loss_of(batch, rows, head, y_t, soft_t)
+                    loss = _training_loss(
+                        forward, batch, rows, head, y_t, soft_t, label_targets, mix
+                    )
                     if not torch.isfinite(loss):
                         raise ValueError(
                             f"Fine-tuning stopped at epoch {epoch + 1}: the model "
@@ -207,41 +209,35 @@ def fine_tune(
     return coef, head.bias.detach().double().cpu().numpy()
 
 
-class _Loss:
-    """Training loss of one batch: cross-entropy, mixed with distillation."""
+def _training_loss(forward, batch, rows, head, y_t, soft_t, label_targets, mix):
+    """Cross-entropy of one batch, mixed with distillation when ``soft_t`` is set.
 
-    def __init__(self, forward, label_targets, temperature, distill_alpha):
-        self.forward = forward
-        self.label_targets = label_targets
-        self.temperature = temperature
-        self.distill_alpha = distill_alpha
-
-    def __call__(self, batch, rows, head, y_t, soft_t):
-        functional = torch.nn.functional
-        forward = self.forward
-        device = forward.device
-        rows_t = torch.as_tensor(rows, device=device)
-        if forward.task == "seq2seq":
-            targets = [self.label_targets[i] for i in y_t[rows_t].tolist()]
-            width = max(len(t) for t in targets)
-            labels = torch.full((len(rows), width), -100, device=device)
-            for j, t in enumerate(targets):
-                labels[j, : len(t)] = torch.as_tensor(t)
-            out = forward.model(**batch, labels=labels)
-            hard = out.loss
-            logits = out.logits[:, 0, torch.as_tensor(forward.label_token_ids)]
+    ``mix`` is ``(temperature, distill_alpha)``.
+    """
+    functional = torch.nn.functional
+    device = forward.device
+    rows_t = torch.as_tensor(rows, device=device)
+    if forward.task == "seq2seq":
+        targets = [label_targets[i] for i in y_t[rows_t].tolist()]
+        width = max(len(t) for t in targets)
+        labels = torch.full((len(rows), width), -100, device=device)
+        for j, t in enumerate(targets):
+            labels[j, : len(t)] = torch.as_tensor(t)
+        out = forward.model(**batch, labels=labels)
+        hard = out.loss
+        logits = out.logits[:, 0, torch.as_tensor(forward.label_token_ids)]
+    else:
+        if forward.task == "encoder":
+            logits = head(forward.features(batch))
         else:
-            if forward.task == "encoder":
-                logits = head(forward.features(batch))
-            else:
-                logits = forward.model(**batch).logits
-                logits = logits[:, torch.as_tensor(forward.columns)]
-            hard = functional.cross_entropy(logits.float(), y_t[rows_t])
-        if soft_t is None:
-            return hard
-        temperature = self.temperature
-        log_student = functional.log_softmax(logits.float() / temperature, dim=1)
-        distill = functional.kl_div(
-            log_student, soft_t[rows_t].float(), reduction="batchmean"
-        ) * (temperature**2)
-        return self.distill_alpha * distill + (1 - self.distill_alpha) * hard
+            logits = forward.model(**batch).logits
+            logits = logits[:, torch.as_tensor(forward.columns)]
+        hard = functional.cross_entropy(logits.float(), y_t[rows_t])
+    if soft_t is None:
+        return hard
+    temperature, distill_alpha = mix
+    log_student = functional.log_softmax(logits.float() / temperature, dim=1)
+    distill = functional.kl_div(
+        log_student, soft_t[rows_t].float(), reduction="batchmean"
+    ) * (temperature**2)
+    return distill_alpha * distill + (1 - distill_alpha) * hard
