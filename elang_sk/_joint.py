@@ -8,13 +8,14 @@ from scipy import sparse
 from sklearn.base import ClassifierMixin, _fit_context, clone
 from sklearn.model_selection import check_cv, train_test_split
 from sklearn.pipeline import Pipeline
-from sklearn.utils import Bunch, _safe_indexing, get_tags
+from sklearn.utils import Bunch, InputTags, _safe_indexing, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
 
-from elang_sk._base import MEMORY_CONSTRAINTS, BaseJoint
+from elang_sk._base import BaseJoint
+from elang_sk._cache import MEMORY_CONSTRAINTS
 from elang_sk._router import EnergyRouter
 from elang_sk._runner import ModelRunner, is_fitted
 from elang_sk._scores import SCORES, get_score
@@ -599,23 +600,27 @@ class JointClassifier(ClassifierMixin, BaseJoint):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        swift_tags = get_tags(self.swift_estimator)
-        super_tags = get_tags(self.super_estimator)
+        swift_tags = _input_tags(self.swift_estimator)
+        super_tags = _input_tags(self.super_estimator)
         if _takes_text(self.swift_estimator):
             tags.input_tags.string = True
             tags.input_tags.two_d_array = False
-        tags.input_tags.sparse = (
-            swift_tags.input_tags.sparse and super_tags.input_tags.sparse
-        )
-        tags.input_tags.allow_nan = (
-            swift_tags.input_tags.allow_nan and super_tags.input_tags.allow_nan
-        )
+        tags.input_tags.sparse = swift_tags.sparse and super_tags.sparse
+        tags.input_tags.allow_nan = swift_tags.allow_nan and super_tags.allow_nan
         return tags
 
 
+def _input_tags(estimator):
+    """The input tags of an estimator; defaults for objects without tags."""
+    try:
+        return get_tags(estimator).input_tags
+    except (AttributeError, TypeError):  # a user's object, not an estimator
+        return InputTags()
+
+
 def _takes_text(estimator):
-    """Whether an estimator takes raw texts (a 1-D sequence of str)."""
+    """Whether an estimator declares raw-text input (a 1-D sequence of str)."""
     if isinstance(estimator, Pipeline):
         estimator = estimator.steps[0][1]
-    tags = get_tags(estimator).input_tags
+    tags = _input_tags(estimator)
     return tags.string and not tags.two_d_array

@@ -8,7 +8,7 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
 from elang_sk._cache import hash_inputs, n_samples, resolve_cache, timed_compute
-from elang_sk._outputs import fingerprint  # TODO: _fingerprint
+from elang_sk._fingerprint import fingerprint
 
 
 def is_fitted(estimator):

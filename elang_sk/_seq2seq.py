@@ -16,8 +16,8 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from elang_sk._base import MEMORY_CONSTRAINTS, BaseJoint
-from elang_sk._cache import timed_compute
+from elang_sk._base import BaseJoint
+from elang_sk._cache import MEMORY_CONSTRAINTS, timed_compute
 from elang_sk._repr import repr_with_short_objects
 from elang_sk._router import EnergyRouter
 from elang_sk._scores import SCORES, BaseScore, get_score

@@ -7,7 +7,6 @@ from scipy.special import ndtr
 from sklearn.base import BaseEstimator
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
 from elang_sk.metrics import (
     _check_binary,
@@ -352,31 +351,3 @@ class ThresholdSelector(BaseEstimator):
         goal = curve.accuracy[0] - self.tol - 1e-12
         feasible = np.flatnonzero(curve.accuracy >= goal)
         return curve.thresholds[feasible[np.argmin(curve.cost[feasible])]]
-
-
-def as_selector(threshold):
-    """The :class:`ThresholdSelector` a ``threshold`` parameter stands for.
-
-    A strategy name becomes its selector; a number stands for itself as the
-    threshold, and the default selector only describes the calibration data.
-    """
-    if isinstance(threshold, ThresholdSelector):
-        return threshold
-    if isinstance(threshold, str):
-        return ThresholdSelector(threshold)
-    return ThresholdSelector()
-
-
-class ServingThresholdMixin:
-    """``threshold_``: the fixed threshold, or the one selected on calibration.
-
-    Read at prediction time, so that ``set_params(threshold=...)`` on a fitted
-    model takes effect at once. Classes define ``threshold_selection_``.
-    """
-
-    @property
-    def threshold_(self):
-        check_is_fitted(self)
-        if isinstance(self.threshold, Real):
-            return float(self.threshold)
-        return self.threshold_selection_.threshold
