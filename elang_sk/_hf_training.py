@@ -9,11 +9,10 @@ both. torch is imported at module level: import this module lazily.
 
 import numpy as np
 import torch
-from scipy.optimize import minimize
 from scipy.special import softmax
 from sklearn.utils.validation import check_is_fitted, check_random_state
 
-from elang_sk._head import _loss_grad, fit_linear_head
+from elang_sk._head import fit_linear_head
 
 
 def teacher_targets(teacher, X, classes, temperature):
@@ -57,7 +56,7 @@ def fit_head(features, y, n_classes, *, alpha, soft=None, temperature, distill_a
     the loss is ``1 - distill_alpha`` times the cross-entropy with the hard
     labels plus ``distill_alpha * temperature ** 2`` times the KL divergence to
     ``soft`` at ``temperature``, plus ``alpha / 2 * ||coef||^2``; both terms
-    are the head's own loss (``elang_sk._head._loss_grad``).
+    are :func:`elang_sk._head.fit_linear_head`'s own loss.
 
     Parameters
     ----------
@@ -78,39 +77,17 @@ def fit_head(features, y, n_classes, *, alpha, soft=None, temperature, distill_a
     intercept : ndarray of shape (n_classes,)
         Centred (softmax is shift-invariant).
     """
-    features = np.asarray(features, dtype=np.float64)
-    if soft is None:
-        coef, intercept, _ = fit_linear_head(
-            features, y, n_classes, alpha=alpha, max_iter=1000
-        )
-        return coef.T, intercept
-    n_features = features.shape[1]
-    onehot = np.eye(n_classes)[y]
-    n_weights = n_features * n_classes
-
-    def loss_grad(theta):
-        hard, hard_grad = _loss_grad(theta, features, onehot, 0.0)
-        # The soft term is the same loss on the logits divided by temperature,
-        # i.e. on theta / temperature; its constant entropy does not matter.
-        distill, distill_grad = _loss_grad(theta / temperature, features, soft, 0.0)
-        loss = (1 - distill_alpha) * hard + distill_alpha * temperature**2 * distill
-        grad = (1 - distill_alpha) * hard_grad
-        grad += distill_alpha * temperature * distill_grad
-        weights = theta[:n_weights]
-        loss += 0.5 * alpha * np.sum(weights**2)
-        grad[:n_weights] += alpha * weights
-        return loss, grad
-
-    result = minimize(
-        loss_grad,
-        np.zeros(n_weights + n_classes),
-        jac=True,
-        method="L-BFGS-B",
-        options={"maxiter": 1000},
+    coef, intercept, _ = fit_linear_head(
+        np.asarray(features, dtype=np.float64),
+        y,
+        n_classes,
+        alpha=alpha,
+        max_iter=1000,
+        soft=soft,
+        temperature=temperature,
+        soft_weight=0.0 if soft is None else distill_alpha,
     )
-    coef = result.x[:n_weights].reshape(n_features, n_classes).T
-    intercept = result.x[n_weights:]
-    return coef, intercept - intercept.mean()
+    return coef.T, intercept
 
 
 def fine_tune(
