@@ -38,14 +38,16 @@ a TF-IDF ``vocabulary_``).
   truncation sides, special tokens, ``init_kwargs``, ...; file paths and the
   record of warnings already shown left out).
 
-**Cost** (measured on a 2-core AMD EPYC CPU shared with other jobs, torch 2.13,
-float32 ``BertModel`` with random weights, median of 5 calls): 0.018 s for
-22.7M parameters (MiniLM-L6 size) and 0.064 s for 109M parameters (mpnet-base
-size); hashing the same bytes with BLAKE2b takes about 10 times longer there. A
-fitted ``TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5))`` +
-``LogisticRegression`` pipeline with a 912,770-term vocabulary takes 0.38 s
-(:func:`joblib.hash`: 6.0 s). The cost is paid once per ``fit``/``predict``
-call of an estimator with a ``memory``, not per input.
+**Cost** (``python benchmarks/bench_fingerprint.py``, saved in
+``benchmarks/results/bench_fingerprint.json``; 2-core CPU shared with several
+other jobs while it ran, torch 2.13, random-weight float32 ``BertModel``s of
+the real shapes, median of 5 calls): 0.061 s for 22.7M parameters (MiniLM-L6
+shape) and 0.21 s for 109.5M (mpnet-base shape), against 0.31 s and 1.30 s for
+BLAKE2b over the same bytes; a ``TfidfVectorizer(analyzer="char_wb",
+ngram_range=(2, 5))`` + ``LogisticRegression`` pipeline with a 482,517-term
+vocabulary takes 0.60 s (:func:`joblib.hash`: 9.4 s). The cost is paid once
+per ``fit``/``predict`` call of an estimator with a ``memory``, not per input,
+and never without one.
 
 **Remaining limits.** What a model computes is seen through its state; a
 change outside that state is not: the module-level globals and the other
