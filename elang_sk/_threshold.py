@@ -8,14 +8,16 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from elang_sk._risk import BOUNDS, certify, warn_uncertified
 from elang_sk.metrics import (
     _check_binary,
+    _check_quality,
     _check_sample_weight,
     _check_scores,
     tradeoff_curve,
 )
 
-STRATEGIES = ("crossing", "swift_ratio", "budget", "match_super")
+STRATEGIES = ("crossing", "swift_ratio", "budget", "match_super", "risk_control")
 
 # Largest number of kernel evaluations held in memory at once (8 MiB of float64).
 _CHUNK = 2**20
@@ -90,20 +92,27 @@ class ThresholdSelector(BaseEstimator):
 
     Parameters
     ----------
-    strategy : {"crossing", "swift_ratio", "budget", "match_super"}, \
-            default="crossing"
+    strategy : {"crossing", "swift_ratio", "budget", "match_super", \
+            "risk_control"}, default="crossing"
         How to choose.
     target : float >= 0, default=None
         Swift ratio in [0, 1] for ``"swift_ratio"``, cost per input for
         ``"budget"``; both need it. Ignored by the other strategies.
     tol : float in [0, 1], default=0.0
-        Accuracy that ``"match_super"`` may give up (0.005 is half a point).
-        Ignored by the other strategies.
+        Accuracy that ``"match_super"`` and ``"risk_control"`` may give up
+        (0.005 is half a point). Ignored by the other strategies.
     n_grid : int in [16, 65536], default=1024
         Number of grid points the densities of ``"crossing"`` are evaluated
         on. The kernels are evaluated in blocks, so memory stays bounded
         (a few blocks of 8 MiB) whatever ``n_grid`` and the number of inputs;
         time grows as ``n_grid * n_samples``.
+    delta : float in (0, 1), default=0.1
+        For ``"risk_control"``: the probability, over the calibration sample,
+        that the promised loss ``tol`` is exceeded. Ignored by the others.
+    bound : {"auto", "clopper_pearson", "betting"}, default="auto"
+        For ``"risk_control"``: the confidence bound on the loss of a
+        threshold. ``"auto"`` takes ``"clopper_pearson"`` (exact) for 0/1
+        correctness and ``"betting"`` for real qualities. Ignored by the others.
 
     See Also
     --------
@@ -133,7 +142,30 @@ class ThresholdSelector(BaseEstimator):
         ``target`` (in the unit of the costs).
     ``"match_super"``
         The cheapest threshold whose joint accuracy is at least the Super's
-        accuracy minus ``tol``.
+        accuracy minus ``tol`` on the calibration data: an estimate, missed on
+        new data about half of the time when the cut is tight.
+    ``"risk_control"`` (a guarantee)
+        The cheapest threshold whose joint accuracy is certified to be at
+        least the Super's minus ``tol`` with probability at least
+        ``1 - delta`` over the calibration sample (the inputs being
+        exchangeable with those served), by Learn-then-Test (Angelopoulos,
+        Bates, Candes, Jordan and Lei, 2021, "Learn then Test: Calibrating
+        Predictive Algorithms to Achieve Risk Control"): the paired loss
+        ``L_i(t) = super_i - joint_i(t)`` is bounded at each threshold by
+        ``bound`` at level ``delta``, from the all-Super end towards the
+        all-Swift end (fixed-sequence testing), stopping at the first
+        threshold not certified. ``"clopper_pearson"`` bounds the harm rate
+        (kept, Swift wrong, Super right) from above and the gain rate (kept,
+        Swift right, Super wrong) from below, exactly, each at level
+        ``delta / 2``; ``"betting"`` is the betting bound of Waudby-Smith and
+        Ramdas (2024, JRSS-B) for a mean in [-1, 1], valid for real
+        qualities. If nothing can be certified the threshold is ``inf``
+        (every input to the Super) and a ``CertificationWarning`` says how
+        many calibration rows would be needed. The selection reports
+        ``certified``, ``loss_bound`` (the certified bound on the expected
+        loss), ``empirical_loss``, ``n_needed``, ``delta``, ``epsilon`` and
+        ``bound``. Refuses non-uniform ``sample_weight`` (the guarantee is
+        for exchangeable, equally weighted inputs).
 
     With ``sample_weight``, ``"crossing"`` uses weighted densities (weighted
     kernel means, and Silverman's bandwidth from the weighted spread and the
@@ -155,6 +187,19 @@ class ThresholdSelector(BaseEstimator):
     ...     scores, swift_correct, super_correct
     ... ).swift_ratio
     0.5
+
+    A certified cut: the Swift is wrong only on low scores, so the 2000
+    calibration inputs certify a loss of at most one point at 90%.
+
+    >>> scores = rng.normal(size=2000)
+    >>> swift_correct = scores > -1
+    >>> selection = ThresholdSelector("risk_control", tol=0.01, delta=0.1).select(
+    ...     scores, swift_correct, np.ones(2000, bool)
+    ... )
+    >>> selection.certified, bool(selection.loss_bound <= 0.01)
+    (True, True)
+    >>> bool(0.7 < selection.swift_ratio < 0.85)
+    True
     """
 
     _parameter_constraints = {
@@ -162,13 +207,25 @@ class ThresholdSelector(BaseEstimator):
         "target": [Interval(Real, 0, None, closed="left"), None],
         "tol": [Interval(Real, 0, 1, closed="both")],
         "n_grid": [Interval(Integral, 16, 2**16, closed="both")],
+        "delta": [Interval(Real, 0, 1, closed="neither")],
+        "bound": [StrOptions(set(BOUNDS))],
     }
 
-    def __init__(self, strategy="crossing", target=None, tol=0.0, n_grid=1024):
+    def __init__(
+        self,
+        strategy="crossing",
+        target=None,
+        tol=0.0,
+        n_grid=1024,
+        delta=0.1,
+        bound="auto",
+    ):
         self.strategy = strategy
         self.target = target
         self.tol = tol
         self.n_grid = n_grid
+        self.delta = delta
+        self.bound = bound
 
     def check_params(self):
         """Check the parameters and how they combine, before any data is seen.
@@ -224,6 +281,8 @@ class ThresholdSelector(BaseEstimator):
         router_cost=None,
         curve=None,
         sample_weight=None,
+        swift_quality=None,
+        super_quality=None,
     ):
         """Choose a threshold.
 
@@ -245,6 +304,11 @@ class ThresholdSelector(BaseEstimator):
         sample_weight : array-like of shape (n_samples,), default=None
             Weight of each input: finite, non-negative, not all zero. None
             weighs every input 1.
+        swift_quality, super_quality : array-like of shape (n_samples,), \
+                default=None
+            Per-input quality in [0, 1] of each model (e.g. sentence chrF /
+            100), read by ``"risk_control"`` for the paired loss instead of
+            ``swift_correct`` and ``super_correct``.
 
         Returns
         -------
@@ -252,7 +316,9 @@ class ThresholdSelector(BaseEstimator):
             ``threshold``, ``swift_ratio`` (weighted fraction of the given
             inputs kept), ``curve`` (the trade-off curve chosen from, or None
             without ``super_correct``), and for ``"crossing"`` the
-            ``densities`` (``grid``, ``right``, ``wrong``).
+            ``densities`` (``grid``, ``right``, ``wrong``); for
+            ``"risk_control"`` also what was certified (see the Notes of the
+            class).
 
         Examples
         --------
@@ -289,13 +355,26 @@ class ThresholdSelector(BaseEstimator):
                 router_cost=router_cost,
                 sample_weight=weights,
             )
-        elif curve is None and self.strategy in ("budget", "match_super"):
+        elif curve is None and (
+            self.strategy in ("budget", "match_super")
+            or (self.strategy == "risk_control" and super_quality is None)
+        ):
             raise ValueError(
                 f"strategy={self.strategy!r} compares joint and Super accuracy and "
                 "needs super_correct; pass it, or use strategy='crossing'."
             )
         result = Bunch(curve=curve, densities=None)
-        if self.strategy == "crossing":
+        if self.strategy == "risk_control":
+            result.update(
+                self._risk_control(
+                    scores,
+                    swift_correct if swift_quality is None else swift_quality,
+                    super_correct if super_quality is None else super_quality,
+                    curve,
+                    sample_weight,
+                )
+            )
+        elif self.strategy == "crossing":
             result.threshold, result.densities = self._crossing(
                 scores, swift_correct, weights
             )
@@ -309,6 +388,37 @@ class ThresholdSelector(BaseEstimator):
         result.swift_ratio = float(
             np.average(scores >= result.threshold, weights=weights)
         )
+        return result
+
+    def _risk_control(self, scores, swift_quality, super_quality, curve, weights):
+        n = scores.shape[0]
+        if weights is not None and np.ptp(_check_sample_weight(weights, n)) > 0:
+            raise ValueError(
+                "strategy='risk_control' certifies a loss for equally weighted, "
+                "exchangeable inputs and cannot use unequal sample_weight; drop "
+                "sample_weight, or repeat rows of integer weight beforehand."
+            )
+        swift_quality = _check_quality(swift_quality, "swift_quality", n)
+        if super_quality is None:
+            raise ValueError(
+                "strategy='risk_control' compares joint and Super accuracy and "
+                "needs super_correct (or super_quality); pass it."
+            )
+        super_quality = _check_quality(super_quality, "super_quality", n)
+        cost = None
+        if curve is not None and len(curve.cost) == len(np.unique(scores)) + 1:
+            cost = curve.cost
+        result = certify(
+            scores,
+            swift_quality,
+            super_quality,
+            epsilon=self.tol,
+            delta=self.delta,
+            bound=self.bound,
+            cost=cost,
+        )
+        if not result.certified:
+            warn_uncertified(result)
         return result
 
     def _crossing(self, scores, swift_correct, weights):
