@@ -137,7 +137,11 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
     def _select(self, threshold):
         cal = self.calibration_
         return as_selector(threshold).select(
-            cal.scores, cal.swift_right, curve=self.curve_
+            cal.scores,
+            cal.swift_right,
+            curve=self.curve_,
+            swift_quality=cal.swift_quality,
+            super_quality=cal.super_quality,
         )
 
     # -- fitting ----------------------------------------------------------------
