@@ -40,6 +40,53 @@ def _check_lengths(swift_correct, **others):
     return arrays
 
 
+# Readable units: (unit, largest cost it is shown for, factor from the base unit).
+_UNIT_SCALES = {
+    "seconds": [("µs", 1e-3, 1e6), ("ms", 1.0, 1e3), ("s", np.inf, 1.0)],
+    "FLOPs": [
+        ("FLOPs", 1e4, 1.0),
+        ("kFLOPs", 1e7, 1e-3),
+        ("MFLOPs", 1e10, 1e-6),
+        ("GFLOPs", 1e13, 1e-9),
+        ("TFLOPs", np.inf, 1e-12),
+    ],
+}
+
+
+def _readable_unit(unit, largest):
+    """The unit to show costs in, and the factor that converts them to it.
+
+    Seconds become ms or µs and FLOPs GFLOPs (etc.) so that the axis needs no
+    ``1e-5`` offset; other units are kept as they are.
+    """
+    for name, upto, factor in _UNIT_SCALES.get(unit, []):
+        if largest < upto:
+            return name, factor
+    return unit, 1.0
+
+
+def _coincident_groups(curves):
+    """Names of curves that lie exactly on top of each other, in groups.
+
+    Routing scores that order the inputs alike (energy, softmax and entropy
+    on two classes) give the same curve; a reader sees one line.
+    """
+    groups = []
+    for name, curve in curves.items():
+        for group in groups:
+            other = curves[group[0]]
+            if (
+                other.cost.shape == curve.cost.shape
+                and np.allclose(other.cost, curve.cost)
+                and np.allclose(other.accuracy, curve.accuracy)
+            ):
+                group.append(name)
+                break
+        else:
+            groups.append([name])
+    return [group for group in groups if len(group) > 1]
+
+
 def _score_name(score):
     return score if isinstance(score, str) else repr(score)
 
@@ -89,12 +136,20 @@ class TradeoffDisplay:
     selected : dict of str to tuple of float, default=None
         ``(cost, accuracy)`` at the selected threshold, by curve name.
     cost_unit : str, default=None
-        Unit of the costs, shown in the x label.
+        Unit of the costs, shown in the x label. Costs in ``"seconds"`` are
+        drawn in ms or µs, and costs in ``"FLOPs"`` in MFLOPs, GFLOPs, ...,
+        whichever reads best.
 
     Attributes
     ----------
     lines_ : dict of str to matplotlib Line2D
         The trade-off curves, by name.
+    coincident_ : list of list of str
+        Groups of curves that lie exactly on top of each other (routing scores
+        that order the inputs alike, such as energy, softmax and entropy on
+        two classes). The figure says so in the legend and in a note.
+    display_unit_ : str or None
+        The unit of the x axis.
     swift_marker_, super_marker_ : matplotlib Line2D
         The Swift-alone and Super-alone points.
     selected_markers_ : dict of str to matplotlib Line2D
@@ -127,6 +182,19 @@ class TradeoffDisplay:
     ... ).plot()
     >>> display.ax_.get_xlabel()
     'Cost per input (GFLOPs)'
+    >>> plt.close("all")
+
+    Curves that coincide are named as such, and seconds read as µs or ms:
+
+    >>> curve = tradeoff_curve(scores, swift_correct, super_correct,
+    ...                        swift_cost=2e-6, super_cost=9e-5)
+    >>> display = TradeoffDisplay(
+    ...     curves={"energy": curve, "softmax": curve},
+    ...     swift_point=(2e-6, 2 / 3), super_point=(9e-5, 2 / 3),
+    ...     cost_unit="seconds",
+    ... ).plot()
+    >>> display.coincident_, display.ax_.get_xlabel()
+    ([['energy', 'softmax']], 'Cost per input (µs)')
     >>> plt.close("all")
     """
 
@@ -183,19 +251,33 @@ class TradeoffDisplay:
                 "curves; pass one dict per curve, or a single dict for all."
             )
         self.ax_, self.figure_ = _get_axes(ax)
+        largest = max(
+            [self.swift_point[0], self.super_point[0]]
+            + [float(np.max(curve.cost)) for curve in self.curves.values()]
+        )
+        self.display_unit_, factor = _readable_unit(self.cost_unit, largest)
+        self.coincident_ = _coincident_groups(self.curves)
+        on_top_of = {name: group[0] for group in self.coincident_ for name in group[1:]}
 
         self.lines_, self.selected_markers_ = {}, {}
         selected = self.selected or {}
         for name, kwargs in zip(names, curve_kwargs, strict=True):
             curve = self.curves[name]
+            label = name
+            if name in on_top_of:
+                # Drawn dashed over the first so that both stay visible.
+                label = f"{name} (same curve as {on_top_of[name]})"
+                kwargs = {"linestyle": "--", **kwargs}
             (line,) = self.ax_.plot(
-                curve.cost, curve.accuracy, **{"label": name, **kwargs}
+                np.asarray(curve.cost) * factor,
+                curve.accuracy,
+                **{"label": label, **kwargs},
             )
             self.lines_[name] = line
             if name in selected:
                 cost, accuracy = selected[name]
                 (self.selected_markers_[name],) = self.ax_.plot(
-                    [cost],
+                    [cost * factor],
                     [accuracy],
                     marker="*",
                     markersize=12,
@@ -209,7 +291,7 @@ class TradeoffDisplay:
             ("Super", self.super_point, "D"),
         ):
             (artist,) = self.ax_.plot(
-                [point[0]],
+                [point[0] * factor],
                 [point[1]],
                 marker=marker,
                 markersize=8,
@@ -220,13 +302,27 @@ class TradeoffDisplay:
             setattr(self, f"{role.lower()}_marker_", artist)
             self.ax_.annotate(
                 role,
-                (point[0], point[1]),
+                (point[0] * factor, point[1]),
                 textcoords="offset points",
                 xytext=(6, -12),
             )
 
-        unit = f" ({self.cost_unit})" if self.cost_unit else ""
+        unit = f" ({self.display_unit_})" if self.display_unit_ else ""
         self.ax_.set(xlabel=f"Cost per input{unit}", ylabel="Accuracy")
+        self.ax_.ticklabel_format(axis="x", useOffset=False)
+        if not self.ax_.get_title():
+            self.ax_.set_title("Accuracy against cost, one point per threshold")
+        for group in self.coincident_:
+            self.ax_.annotate(
+                f"{', '.join(group)}: identical curves\n(they order the inputs "
+                "alike, as on two classes)",
+                xy=(0.98, 0.02),
+                xycoords="axes fraction",
+                ha="right",
+                va="bottom",
+                fontsize="small",
+                color=self.lines_[group[0]].get_color(),
+            )
         self.ax_.legend(loc="best")
         return self
 
@@ -483,12 +579,13 @@ def _densities(scores, swift_correct, n_grid=512):
     """Gaussian KDE of the scores of right and wrong answers, on a shared grid.
 
     The kernel and bandwidth are those of ``ThresholdSelector("crossing")``; a
-    group without inputs has no density (None).
+    group without inputs has no density (None). The grid spans the observed
+    scores only: a score has a support (a binary energy is at least log 2),
+    and a Gaussian kernel would spill its density past the bound.
     """
     groups = {"right": scores[swift_correct], "wrong": scores[~swift_correct]}
     kdes = {k: _KernelDensity(v) if v.size else None for k, v in groups.items()}
-    pad = 3 * max(kde.bandwidth for kde in kdes.values() if kde is not None)
-    grid = np.linspace(scores.min() - pad, scores.max() + pad, n_grid)
+    grid = np.linspace(scores.min(), scores.max(), n_grid)
     return Bunch(
         grid=grid,
         **{k: None if kde is None else kde.pdf(grid) for k, kde in kdes.items()},
@@ -518,6 +615,8 @@ class ScoreDistributionDisplay:
     densities : Bunch, default=None
         Kernel densities to draw: ``grid`` and, on it, ``right`` and
         ``wrong`` (each None when its group is empty). None draws none.
+        :meth:`from_predictions` evaluates them on the observed range of the
+        scores only, never past a bound the scores cannot cross.
     name : str, default=None
         Name of the routing score, shown in the x label.
 
