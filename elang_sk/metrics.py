@@ -23,6 +23,8 @@ __all__ = [
     "corpus_quality",
     "joint_cost",
     "make_tradeoff_scorer",
+    "oracle_super_calls",
+    "performance_gap_recovered",
     "sentence_chrf",
     "speedup_score",
     "swift_ratio_score",
@@ -290,6 +292,161 @@ def tradeoff_curve(
         swift_ratio=cumulative(np.ones(n)) / total_weight,
         cost=cost,
         speedup=total(sup) / total_weight / np.maximum(cost, np.finfo(float).tiny),
+    )
+
+
+def oracle_super_calls(swift_quality, super_quality, *, target=None):
+    """The fewest Super calls that reach a target quality: the oracle router.
+
+    Routing papers (e.g. RouteLLM, Ong et al. 2024) compare a router with the
+    oracle that knows both models' answers. Sending input ``i`` to the Super
+    changes the joint quality by ``super_i - swift_i``; the fewest calls that
+    reach ``target`` send the inputs with the largest positive changes first
+    (for right/wrong: the inputs where the Super is right and the Swift
+    wrong), which is optimal for any per-input qualities.
+
+    Parameters
+    ----------
+    swift_quality, super_quality : array-like of shape (n_samples,)
+        Per-input quality of each model: booleans, 0/1, or reals in [0, 1].
+    target : float, default=None
+        Mean quality to reach; None takes the Super's.
+
+    Returns
+    -------
+    oracle : Bunch
+        ``n_calls`` (fewest Super calls), ``call_fraction``
+        (``n_calls / n_samples``), ``sent`` (bool mask of the inputs the
+        oracle sends to the Super), ``quality`` (mean joint quality reached),
+        ``target``.
+
+    Raises
+    ------
+    ValueError
+        If no routing reaches ``target``: the best possible is the mean of
+        the per-input maximum of both qualities.
+
+    Examples
+    --------
+    >>> from elang_sk.metrics import oracle_super_calls
+    >>> swift = [1, 1, 0, 0, 1, 0]
+    >>> super_ = [1, 0, 1, 1, 1, 0]
+    >>> oracle = oracle_super_calls(swift, super_)
+    >>> oracle.n_calls, oracle.sent.tolist()
+    (1, [False, False, True, False, False, False])
+    >>> round(oracle.quality, 4)
+    0.6667
+    """
+    n = column_or_1d(swift_quality).shape[0]
+    swift_quality = _check_quality(swift_quality, "swift_quality", n)
+    if n == 0:
+        raise ValueError("oracle_super_calls needs at least one input.")
+    super_quality = _check_quality(super_quality, "super_quality", n)
+    target = float(super_quality.mean()) if target is None else float(target)
+    gain = super_quality - swift_quality
+    order = np.argsort(-gain, kind="stable")
+    reached = swift_quality.sum() + np.r_[0.0, np.cumsum(np.maximum(gain[order], 0))]
+    # Sums of n terms carry rounding errors of about n * eps.
+    goal = target * n - 1e-9 * max(n, 1)
+    feasible = np.flatnonzero(reached >= goal)
+    if feasible.size == 0:
+        best = float(np.maximum(swift_quality, super_quality).mean())
+        raise ValueError(
+            f"No routing reaches a mean quality of {target:.6g}: the best possible "
+            f"(each input served by its better model) is {best:.6g}. Lower the "
+            "target."
+        )
+    n_calls = int(feasible[0])
+    sent = np.zeros(n, dtype=bool)
+    sent[order[:n_calls]] = True
+    return Bunch(
+        n_calls=n_calls,
+        call_fraction=n_calls / n,
+        sent=sent,
+        quality=float(reached[n_calls] / n),
+        target=target,
+    )
+
+
+def performance_gap_recovered(
+    scores, swift_quality, super_quality, *, levels=(0.5, 0.8)
+):
+    """RouteLLM's metrics: the Swift-Super gap recovered against the Super calls.
+
+    As the threshold rises, the inputs with the lowest routing scores go to
+    the Super first. At a fraction ``c`` of Super calls, the performance gap
+    recovered is ``PGR(c) = (q(c) - q_swift) / (q_super - q_swift)`` with
+    ``q`` the mean joint quality (Ong et al., 2024, "RouteLLM: Learning to
+    Route LLMs with Preference Data"). Between the points of the curve (one
+    per distinct score) ``PGR`` is interpolated linearly: the expected value
+    when tied inputs are sent in random order.
+
+    Parameters
+    ----------
+    scores : array-like of shape (n_samples,)
+        Finite routing scores; the Swift keeps the inputs scored highest.
+    swift_quality, super_quality : array-like of shape (n_samples,)
+        Per-input quality of each model: booleans, 0/1, or reals in [0, 1].
+    levels : sequence of float, default=(0.5, 0.8)
+        Gap fractions for the call-performance thresholds.
+
+    Returns
+    -------
+    result : Bunch
+        ``call_fraction`` and ``pgr`` (the curve, from 0 to 1 calls),
+        ``apgr`` (the area under ``PGR(c)`` for ``c`` in [0, 1], exact for the
+        interpolated curve; 0.5 for a random router in expectation, 1 for one
+        that recovers the whole gap at once), ``levels`` and ``cpt`` (for each
+        level, the smallest fraction of Super calls at which the gap recovered
+        reaches it: RouteLLM's CPT(50%), CPT(80%)).
+
+    Raises
+    ------
+    ValueError
+        If the Super is not better than the Swift on these inputs: there is
+        no gap to recover.
+
+    Examples
+    --------
+    >>> from elang_sk.metrics import performance_gap_recovered
+    >>> result = performance_gap_recovered(
+    ...     scores=[0.9, 0.8, 0.3, 0.1],
+    ...     swift_quality=[1, 1, 0, 0],
+    ...     super_quality=[1, 1, 1, 1],
+    ... )
+    >>> result.call_fraction.tolist(), result.pgr.tolist()
+    ([0.0, 0.25, 0.5, 0.75, 1.0], [0.0, 0.5, 1.0, 1.0, 1.0])
+    >>> result.apgr, result.cpt.tolist()
+    (0.75, [0.25, 0.4])
+    """
+    curve = tradeoff_curve(scores, swift_quality, super_quality)
+    call_fraction = (1 - curve.swift_ratio)[::-1]
+    quality = curve.accuracy[::-1]
+    q_swift, q_super = quality[0], quality[-1]
+    if not q_super > q_swift:
+        raise ValueError(
+            f"The Super ({q_super:.6g}) is not better than the Swift "
+            f"({q_swift:.6g}) on these inputs: there is no gap to recover, and "
+            "the gap recovered is undefined. Compare the models' accuracies."
+        )
+    pgr = (quality - q_swift) / (q_super - q_swift)
+    apgr = float(np.sum(np.diff(call_fraction) * (pgr[1:] + pgr[:-1]) / 2))
+    levels = np.asarray(levels, dtype=float).reshape(-1)
+    if not np.all((levels > 0) & (levels <= 1)):
+        raise ValueError(
+            f"levels are fractions of the gap in (0, 1]; got {levels.tolist()}. "
+            "Pass e.g. levels=(0.5, 0.8)."
+        )
+    cpt = np.empty(levels.shape[0])
+    for k, level in enumerate(levels):
+        j = int(np.argmax(pgr >= level - 1e-12))
+        if j == 0:
+            cpt[k] = 0.0
+            continue
+        c0, c1, p0, p1 = call_fraction[j - 1], call_fraction[j], pgr[j - 1], pgr[j]
+        cpt[k] = c0 + (c1 - c0) * (level - p0) / (p1 - p0)
+    return Bunch(
+        call_fraction=call_fraction, pgr=pgr, apgr=apgr, levels=levels, cpt=cpt
     )
 
 

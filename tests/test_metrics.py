@@ -1,5 +1,6 @@
 """Cost accounting (eq. 17), the trade-off curve and the scorers."""
 
+import itertools
 import sys
 
 import numpy as np
@@ -9,6 +10,8 @@ from elang_sk.metrics import (
     corpus_quality,
     joint_cost,
     make_tradeoff_scorer,
+    oracle_super_calls,
+    performance_gap_recovered,
     sentence_chrf,
     tradeoff_curve,
 )
@@ -300,3 +303,102 @@ def test_missing_sacrebleu_says_how_to_install_it(func, monkeypatch):
     with pytest.raises(ImportError, match="pip install sacrebleu"):
         func(["a"], ["a"])
     assert corpus_quality(["a"], ["a"], "exact_match") == 1.0
+
+
+def _brute_force_calls(swift, super_, target):
+    """Fewest Super calls reaching ``target``, by trying every subset."""
+    n = len(swift)
+    for size in range(n + 1):
+        for sent in itertools.combinations(range(n), size):
+            joint = swift.copy()
+            joint[list(sent)] = super_[list(sent)]
+            if joint.mean() >= target - 1e-12:
+                return size
+    return None
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_oracle_super_calls_matches_brute_force(seed):
+    """The greedy oracle makes exactly the fewest calls, for 0/1 and real qualities."""
+    rng = np.random.default_rng(seed)
+    n = 8
+    if seed % 2:
+        swift, super_ = rng.random(n).round(2), rng.random(n).round(2)
+    else:
+        swift = (rng.random(n) < 0.6).astype(float)
+        super_ = (rng.random(n) < 0.8).astype(float)
+    best = np.maximum(swift, super_).mean()
+    for target in (super_.mean(), swift.mean(), (swift.mean() + best) / 2, best):
+        oracle = oracle_super_calls(swift, super_, target=target)
+        assert oracle.n_calls == _brute_force_calls(swift, super_, target)
+        assert oracle.sent.sum() == oracle.n_calls
+        joint = np.where(oracle.sent, super_, swift)
+        assert joint.mean() == pytest.approx(oracle.quality)
+        assert oracle.quality >= target - 1e-12
+
+
+def test_oracle_super_calls_refuses_an_unreachable_target():
+    """A target above what the better model per input gives is refused."""
+    with pytest.raises(ValueError, match="No routing reaches"):
+        oracle_super_calls([1, 0, 0], [0, 1, 0], target=0.9)
+    with pytest.raises(ValueError, match="at least one input"):
+        oracle_super_calls([], [])
+
+
+def _brute_force_pgr(scores, swift, super_, n_calls):
+    """Expected joint quality with the n_calls lowest-scored inputs sent,
+    ties broken uniformly at random (all orders of the inputs enumerated)."""
+    values = []
+    for perm in itertools.permutations(range(len(scores))):
+        # Sort by score, ties in the order of this permutation.
+        order = sorted(range(len(scores)), key=lambda i: (scores[i], perm.index(i)))
+        joint = swift.copy()
+        joint[order[:n_calls]] = super_[order[:n_calls]]
+        values.append(joint.mean())
+    return np.mean(values)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_performance_gap_recovered_matches_brute_force(seed):
+    """APGR and CPT against the expected quality at each integer number of calls."""
+    rng = np.random.default_rng(seed)
+    n = 6
+    scores = rng.integers(0, 3, n).astype(float)  # many ties
+    swift = (rng.random(n) < 0.4).astype(float)
+    super_ = np.ones(n)
+    if swift.mean() == 1:
+        swift[0] = 0
+    result = performance_gap_recovered(scores, swift, super_, levels=(0.5, 0.8))
+    quality = np.array(
+        [_brute_force_pgr(scores, swift, super_, k) for k in range(n + 1)]
+    )
+    pgr = (quality - swift.mean()) / (super_.mean() - swift.mean())
+    calls = np.arange(n + 1) / n
+    # Ties interpolate linearly: the exact curve at every integer count.
+    np.testing.assert_allclose(np.interp(calls, result.call_fraction, result.pgr), pgr)
+    assert result.apgr == pytest.approx(np.trapezoid(pgr, calls))
+    for level, cpt in zip((0.5, 0.8), result.cpt, strict=True):
+        fine = np.linspace(0, 1, 100001)
+        curve = np.interp(fine, calls, pgr)
+        assert cpt == pytest.approx(fine[np.argmax(curve >= level - 1e-12)], abs=2e-5)
+
+
+def test_performance_gap_recovered_random_router_is_about_one_half():
+    """A random score recovers the gap linearly: APGR near 0.5, CPT(50%) near 0.5."""
+    rng = np.random.default_rng(0)
+    n = 20000
+    swift = rng.random(n) < 0.7
+    super_ = rng.random(n) < 0.9
+    result = performance_gap_recovered(rng.random(n), swift, super_)
+    assert result.apgr == pytest.approx(0.5, abs=0.03)
+    assert result.cpt[0] == pytest.approx(0.5, abs=0.05)
+    perfect = performance_gap_recovered(swift.astype(float) - super_, swift, super_)
+    assert perfect.apgr > 0.9
+
+
+def test_performance_gap_recovered_errors():
+    """No gap to recover, or levels outside (0, 1]: clear errors."""
+    with pytest.raises(ValueError, match="no gap to recover"):
+        performance_gap_recovered([0.1, 0.2], [1, 1], [1, 0])
+    with pytest.raises(ValueError, match="levels are fractions"):
+        performance_gap_recovered([0.1, 0.2], [0, 1], [1, 1], levels=(0.5, 1.5))
