@@ -18,13 +18,14 @@ measured (accuracy and FLOPs of classifiers, chrF and FLOPs of decoding).
 """
 
 import math
+import sys
 import time
 from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
-from sklearn.utils import Bunch
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import Bunch, _safe_indexing
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from elang_sk._router import EnergyRouter
 from elang_sk._runner import is_fitted
@@ -53,6 +54,29 @@ class RoutingReport(Bunch):
             if not isinstance(value, np.ndarray)
         )
         return f"RoutingReport({fields})"
+
+
+def _merged_dtype(pieces):
+    """The dtype of answers merged from the Swift's and the Super's pieces."""
+    dtype = np.result_type(*(values for _, values in pieces))
+    return object if dtype.kind in "US" else dtype  # texts of different lengths
+
+
+def _progress_bar(n_chunks, n, progress):
+    """A tqdm bar over ``n`` inputs, or None; see ``BaseJoint.serving_progress``."""
+    if progress is False or n_chunks < 2:
+        return None
+    if progress == "auto":
+        try:
+            if not sys.stderr.isatty():
+                return None
+        except (AttributeError, ValueError):  # a closed or replaced stderr
+            return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=n, unit="input", leave=False)
 
 
 def as_selector(threshold):
@@ -237,34 +261,95 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
 
     # -- serving ----------------------------------------------------------------
 
-    def _route(self, X):
-        """Check ``X``, start the call's model runs, score and split the inputs."""
-        check_is_fitted(self, "calibration_")
-        threshold = self.threshold_
-        X = self._check_inputs(X)
+    #: Inputs served per chunk by ``predict``, ``predict_proba``,
+    #: ``routing_scores`` and ``served_by``: a larger input is streamed chunk
+    #: by chunk, so that the working memory (tokens, logits, the Super's
+    #: inputs) stays flat in the number of inputs. Set it on the class or on
+    #: one fitted model (``clf.serving_chunk_size = 1000``); results do not
+    #: depend on it.
+    serving_chunk_size = 8192
+    #: Progress bar over the chunks of a long call: ``"auto"`` shows one when
+    #: there are several chunks and stderr is a terminal; True or False force it.
+    serving_progress = "auto"
+
+    def _check_serving(self):
+        # One cheap fitted check per call: check_is_fitted scans every attribute.
+        if not hasattr(self, "calibration_"):
+            check_is_fitted(self, "calibration_")
+
+    def _threshold_in_use(self):
+        """``threshold_`` without its fitted check (the caller made it)."""
+        if isinstance(self.threshold, str | ThresholdSelector):
+            return self.threshold_selection_.threshold
+        return check_threshold_value(self.threshold)
+
+    def _route(self, X, threshold):
+        """Start the call's model runs on checked ``X``, score and split it."""
         run = self._start(X)
         scores = self._scores(run)
         return run, scores, scores >= threshold
 
-    def _serve(self, X, method):
-        """Route ``X``; the Swift answers the kept rows, the Super the others."""
-        run, scores, keep = self._route(X)
+    def _serve_chunk(self, X, method, threshold):
+        """Route checked ``X``; the Swift answers the kept rows, the Super the rest."""
+        run, scores, keep = self._route(X, threshold)
         kept, routed = np.flatnonzero(keep), np.flatnonzero(~keep)
         pieces = [
             (rows, np.asarray(self._answer(run, role, rows, method)))
             for role, rows in (("swift", kept), ("super", routed))
             if rows.size
         ]
-        dtype = np.result_type(*(values for _, values in pieces))
-        if dtype.kind in "US":  # texts of different lengths
-            dtype = object
-        out = np.empty((keep.size,) + pieces[0][1].shape[1:], dtype=dtype)
+        out = np.empty(
+            (keep.size,) + pieces[0][1].shape[1:], dtype=_merged_dtype(pieces)
+        )
         for rows, values in pieces:
             out[rows] = values
         return out, keep, scores, run
 
+    def _chunks(self, n):
+        """The slices a call on ``n`` inputs is served in, with a progress bar."""
+        size = int(self.serving_chunk_size)
+        if size < 1:
+            raise ValueError(
+                f"serving_chunk_size must be a positive number of inputs; got "
+                f"{self.serving_chunk_size!r}. Set it to e.g. 8192."
+            )
+        starts = range(0, n, size)
+        bar = _progress_bar(len(starts), n, self.serving_progress)
+        for start in starts:
+            yield slice(start, min(start + size, n))
+            if bar is not None:
+                bar.update(min(size, n - start))
+        if bar is not None:
+            bar.close()
+
+    def _serve(self, X, method):
+        """Serve ``X`` in chunks of ``serving_chunk_size`` inputs.
+
+        Returns the merged answers, the kept mask and the scores; the last
+        item is the call's model runs when ``X`` fits in one chunk, else None.
+        """
+        self._check_serving()
+        threshold = self._threshold_in_use()
+        X = self._check_inputs(X)
+        n = _num_samples(X)
+        if n <= self.serving_chunk_size:
+            return self._serve_chunk(X, method, threshold)
+        out, keep, scores = None, np.empty(n, dtype=bool), np.empty(n)
+        for part in self._chunks(n):
+            values, keep[part], scores[part], _ = self._serve_chunk(
+                _safe_indexing(X, part), method, threshold
+            )
+            if out is None:
+                out = np.empty((n,) + values.shape[1:], dtype=values.dtype)
+            elif np.result_type(out, values) != out.dtype:
+                out = out.astype(np.result_type(out, values))
+            out[part] = values
+        return out, keep, scores, None
+
     def routing_scores(self, X):
         """Routing score of each input; the Swift keeps ``score >= threshold_``.
+
+        Runs only the Swift side, ``serving_chunk_size`` inputs at a time.
 
         Parameters
         ----------
@@ -276,8 +361,15 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
         scores : ndarray of shape (n_samples,)
             Higher means the input fits the Swift better.
         """
-        check_is_fitted(self, "calibration_")
-        return self._scores(self._start(self._check_inputs(X)))
+        self._check_serving()
+        X = self._check_inputs(X)
+        n = _num_samples(X)
+        if n <= self.serving_chunk_size:
+            return self._scores(self._start(X))
+        scores = np.empty(n)
+        for part in self._chunks(n):
+            scores[part] = self._scores(self._start(_safe_indexing(X, part)))
+        return scores
 
     def served_by(self, X):
         """Which model serves each input (runs only the Swift side).
@@ -318,7 +410,12 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
             ``metric`` for sequences).
         """
         start = time.perf_counter()
-        y_pred, keep, scores, run = self._serve(X, "predict")
+        # One chunk: the costs are counted on the call's model runs.
+        self._check_serving()
+        X = self._check_inputs(X)
+        y_pred, keep, scores, run = self._serve_chunk(
+            X, "predict", self._threshold_in_use()
+        )
         wall_time = time.perf_counter() - start
         costs = self._report_costs(run, keep, y_pred)
         report = RoutingReport(
