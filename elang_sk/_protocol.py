@@ -169,6 +169,7 @@ def run_protocol(
     plots=True,
     quiet=False,
     retime=False,
+    subsample=None,
 ):
     """Run the full E-LANG protocol on one dataset and one Swift/Super pair.
 
@@ -210,6 +211,9 @@ def run_protocol(
     retime : bool, default=False
         Measure the timings again instead of reusing those stored in the data
         home by an earlier run with the same models and inputs.
+    subsample : int, default=None
+        Use only the first ``subsample`` inputs of each split (the splits are
+        shuffled already): a quick first try. None uses them all.
 
     Returns
     -------
@@ -230,6 +234,10 @@ def run_protocol(
         name: load_dataset(dataset, subset=name, data_home=data_home)
         for name in ("train", "dev", "test")
     }
+    if subsample is not None:
+        for split in splits.values():
+            split.data = split.data[:subsample]
+            split.target = split.target[:subsample]
     X_train, y_train = splits["train"].data, np.asarray(splits["train"].target)
     X_dev, y_dev = splits["dev"].data, np.asarray(splits["dev"].target)
     X_test, y_test = splits["test"].data, np.asarray(splits["test"].target)
@@ -404,7 +412,9 @@ def run_protocol(
             json.dump(report, fh, indent=2)
         with open(os.path.join(output, "report.md"), "w") as fh:
             fh.write(format_markdown(report))
-        _say(f"wrote {output}/report.json, report.md", quiet)
+        written = ["report.json", "report.md"]
+        written += [os.path.basename(path) for path in report.get("plots", {}).values()]
+        _say(f"wrote {', '.join(written)} in {output}", quiet)
     return report
 
 

@@ -1,6 +1,7 @@
 """The elang-sk command and the protocol behind it, on tiny local models."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -122,6 +123,100 @@ def test_list_and_help(capsys):
     assert cli.main([]) == 2
 
 
+def test_list_gives_sizes_descriptions_and_terms(capsys, tmp_path, monkeypatch):
+    """Each dataset and model comes with its size, description and terms."""
+    from elang_sk.datasets import DATASETS, PRETRAINED_MODELS
+
+    monkeypatch.setenv("ELANG_SK_DATA", str(tmp_path))
+    (tmp_path / "models" / "all-MiniLM-L6-v2").mkdir(parents=True)
+    (tmp_path / "models" / "all-MiniLM-L6-v2" / "weights").write_bytes(b"0" * 3_000_000)
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    blocks = {block.split("\n")[0]: block for block in re.split(r"\n  (?=\S)", out)}
+    for name in DATASETS:
+        assert "size: " in blocks[name] and "terms: " in blocks[name]
+    assert "Movie review snippets" in blocks["movie_snippets"]
+    assert "size: 10,605; 2 classes" in blocks["movie_snippets"]
+    assert "size: 3,000 in all; 2 classes" in blocks["uci_sentences"]
+    for name in PRETRAINED_MODELS:
+        assert PRETRAINED_MODELS[name].description in blocks[name]
+        assert "licence: Apache-2.0" in blocks[name]
+    assert "downloaded, 3 MB on disk" in blocks["all-MiniLM-L6-v2"]
+    assert "not downloaded yet" in blocks["all-mpnet-base-v2"]
+
+
+def test_run_help_documents_every_option(capsys):
+    """Every option of `elang-sk run --help` has a help text."""
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "inputs per forward pass" in out
+    assert "tokens kept per input" in out
+    assert "skip tradeoff.png and score_distribution.png" in out
+    assert "--subsample N quick first try" in out
+    parser = cli._parser()
+    subparser = parser._subparsers._group_actions[0].choices["run"]
+    undocumented = [action.dest for action in subparser._actions if not action.help]
+    assert undocumented == []
+
+
+def test_run_subsample_and_wrote_line(tiny_setup, capfd):
+    """--subsample N keeps N inputs per split; the wrote line names the PNGs;
+    transformers' "Loading weights" bars stay hidden."""
+    (swift, super_), tmp_path = tiny_setup
+    out = tmp_path / "out"
+    code = cli.main(
+        [
+            "run",
+            "--dataset",
+            "toy",
+            "--swift",
+            swift,
+            "--super",
+            super_,
+            "--data-home",
+            str(tmp_path / "home"),
+            "--output",
+            str(out),
+            "--subsample",
+            "24",
+        ]
+    )
+    assert code == 0
+    captured = capfd.readouterr()
+    report = json.loads((out / "report.json").read_text())
+    assert report["n_samples"] == {"train": 24, "dev": 24, "test": 24}
+    wrote = [
+        line
+        for line in captured.err.splitlines()
+        if line.startswith("[elang-sk] wrote")
+    ]
+    assert wrote == [
+        "[elang-sk] wrote report.json, report.md, tradeoff.png, "
+        f"score_distribution.png in {out}"
+    ]
+    assert (out / "score_distribution.png").exists()
+    assert "Loading weights" not in captured.err + captured.out
+    assert "[elang-sk] Super" in captured.err  # our own progress lines stay
+
+
+def test_run_subsample_must_be_positive(capsys):
+    """--subsample 0 is refused by the parser with a message."""
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--subsample", "0"])
+    assert "must be a positive integer, got 0" in capsys.readouterr().err
+
+
+def test_quiet_transformers_restores_the_progress_bar():
+    """The progress bar of transformers is back on after the command."""
+    from transformers.utils import logging
+
+    assert logging.is_progress_bar_enabled()
+    with cli._quiet_transformers():
+        assert not logging.is_progress_bar_enabled()
+    assert logging.is_progress_bar_enabled()
+
+
 def test_timings_are_stored_and_reused(tmp_path):
     """A rerun reuses a stored timing; retime measures again."""
     from elang_sk._protocol import _Timings
@@ -138,3 +233,53 @@ def test_timings_are_stored_and_reused(tmp_path):
     assert _Timings(str(path)).get(("predict", "model-b"), measure) == 1.0
     assert _Timings(str(path), retime=True).get(("predict", "model-a"), measure) == 1.5
     assert len(calls) == 3
+
+
+def test_protocol_reports_the_true_oracle_gap_and_cross_fit(tiny_setup):
+    """Oracle at the Super's accuracy, APGR per score, risk rows on cross-fit rows."""
+    from elang_sk._protocol import run_protocol
+
+    (swift, super_), tmp_path = tiny_setup
+    report = run_protocol(
+        dataset="toy",
+        swift_model=swift,
+        super_model=super_,
+        data_home=str(tmp_path / "home"),
+        calibration="cross-fit",
+        time_sample=4,
+        quiet=True,
+    )
+    swift_row, super_row, _ = report["table1"]
+    fewest, best = report["ablation"][-2:]
+    assert fewest["strategy"] == "fewest Super calls at the Super's accuracy"
+    assert super_row["accuracy"] <= fewest["accuracy"] <= best["accuracy"]
+    assert fewest["swift_ratio"] >= best["swift_ratio"]
+    risk = [r for r in report["ablation"] if r["strategy"].startswith("risk_control")]
+    assert len(risk) == 8
+    # 40 dev rows and 40 out-of-fold train rows.
+    assert {r["n_calibration"] for r in risk} == {80}
+    assert [g["score"] for g in report["gap_recovered"]] == [
+        "energy",
+        "softmax",
+        "entropy",
+        "random",
+    ]
+    from elang_sk._protocol import format_markdown
+
+    text = format_markdown(report)
+    assert "## Gap recovered" in text and "risk_control tol=0.01 delta=0.1" in text
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(calibration="train"), "calibration must be one of"),
+        (dict(calibration="cross-fit", fine_tune_swift=True), "fine-tuned Swift"),
+    ],
+)
+def test_protocol_calibration_errors(params, match):
+    """A bad calibration, or cross-fit with a fine-tuned Swift, fails at once."""
+    from elang_sk._protocol import run_protocol
+
+    with pytest.raises(ValueError, match=match):
+        run_protocol(dataset="toy", **params)
