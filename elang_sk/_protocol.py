@@ -4,8 +4,17 @@
 2. Fit the joint model (router, energy head, threshold) on the dev split.
 3. Evaluate Swift, Super and the joint model on the test split: accuracy,
    FLOPs per input (counted), time per input (measured on fresh forward passes
-   of a fixed sample of test inputs) and the routing ablation, with an oracle
-   router as the limit.
+   of a fixed sample of test inputs) and the routing ablation (including
+   the risk-controlled threshold, whose loss against the Super is
+   certified), with the oracle router as the limit: the fewest Super calls
+   that reach the Super's accuracy, as routing papers define it. Per score,
+   RouteLLM's metrics: the average performance gap recovered (APGR) and the
+   Super calls needed for 50% and 80% of the Swift-Super gap.
+
+With ``calibration="cross-fit"`` the risk-controlled thresholds are certified
+on more rows: the out-of-fold predictions of heads cross-fitted on the train
+split, added to the dev rows (see ``docs/guarantees.rst`` for when this is
+valid).
 """
 
 import json
@@ -13,15 +22,23 @@ import os
 import platform
 import sys
 import time
+import warnings
 
 import joblib
 import numpy as np
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold
 
 from elang_sk._cache import hash_inputs
 from elang_sk._joint import JointClassifier
+from elang_sk._risk import CertificationWarning
 from elang_sk._router import EnergyRouter
 from elang_sk._threshold import ThresholdSelector
-from elang_sk.metrics import joint_cost
+from elang_sk.metrics import (
+    joint_cost,
+    oracle_super_calls,
+    performance_gap_recovered,
+)
 
 DEFAULTS = dict(
     dataset="movie_snippets",
@@ -32,6 +49,16 @@ DEFAULTS = dict(
     tol=0.0,
 )
 ABLATION_SCORES = ("energy", "softmax", "entropy", "random")
+# Thresholds of the ablation, each chosen on dev: (strategy, tol).
+RISK_DELTA = 0.1
+ABLATION_STRATEGIES = (
+    ("match_super", 0.0),
+    ("match_super", 0.005),
+    ("risk_control", 0.005),
+    ("risk_control", 0.01),
+)
+CALIBRATIONS = ("dev", "cross-fit")
+N_CROSS_FIT_FOLDS = 5
 # Bootstrap resamples of the test split for the 95% confidence intervals.
 N_BOOTSTRAP = 1000
 
@@ -169,6 +196,7 @@ def run_protocol(
     plots=True,
     quiet=False,
     retime=False,
+    calibration="dev",
     subsample=None,
 ):
     """Run the full E-LANG protocol on one dataset and one Swift/Super pair.
@@ -211,6 +239,13 @@ def run_protocol(
     retime : bool, default=False
         Measure the timings again instead of reusing those stored in the data
         home by an earlier run with the same models and inputs.
+    calibration : {"dev", "cross-fit"}, default="dev"
+        The rows the risk-controlled thresholds are certified on: the dev
+        split, or the dev split plus the out-of-fold predictions of heads
+        cross-fitted (5 folds) on the train split. The latter needs heads on
+        frozen features (not ``fine_tune_swift``) and a router on the Swift's
+        logits; it assumes the cross-fitted heads behave like the heads
+        trained on the whole train split (see ``docs/guarantees.rst``).
     subsample : int, default=None
         Use only the first ``subsample`` inputs of each split (the splits are
         shuffled already): a quick first try. None uses them all.
@@ -223,6 +258,16 @@ def run_protocol(
     from elang_sk._transformers import TransformerClassifier
     from elang_sk.datasets import get_data_home, load_dataset
 
+    if calibration not in CALIBRATIONS:
+        raise ValueError(
+            f"calibration must be one of {CALIBRATIONS}; got {calibration!r}."
+        )
+    if calibration == "cross-fit" and fine_tune_swift:
+        raise ValueError(
+            "calibration='cross-fit' reuses out-of-fold predictions of heads on "
+            "cached features; a fine-tuned Swift has none. Use calibration='dev' "
+            "with fine_tune_swift=True."
+        )
     started = time.perf_counter()
     if quiet:
         import transformers
@@ -349,37 +394,80 @@ def run_protocol(
         main,
     ]
 
-    ablation = []
+    cross_fit = None
+    if calibration == "cross-fit":
+        _say(f"cross-fitting {N_CROSS_FIT_FOLDS} heads per model on train", quiet)
+        cross_fit = _cross_fitted_rows(swift_clf, super_clf, X_train, y_train)
+
+    ablation, gap_recovered = [], []
     for name in ABLATION_SCORES:
-        for strategy, strategy_tol in (
-            (threshold, tol),
-            ("match_super", 0.0),
-            ("match_super", 0.005),
+        for k, (strategy, strategy_tol) in enumerate(
+            ((threshold, tol),) + ABLATION_STRATEGIES
         ):
+            risk = strategy == "risk_control"
+            strategy_selector = ThresholdSelector(
+                strategy, tol=strategy_tol, delta=RISK_DELTA
+            )
             joint.set_params(
-                router=EnergyRouter(score_func=name),
-                threshold=ThresholdSelector(strategy, tol=strategy_tol),
+                router=EnergyRouter(score_func=name), threshold=strategy_selector
             )
-            joint.fit(X_dev, y_dev)
+            with warnings.catch_warnings():
+                # Reported in the table (certified = False) instead.
+                warnings.simplefilter("ignore", CertificationWarning)
+                joint.fit(X_dev, y_dev)
+                selection = joint.threshold_selection_
+                if risk and cross_fit is not None:
+                    selection = _cross_fit_selection(
+                        joint, strategy_selector, cross_fit
+                    )
+                    joint.set_params(threshold=selection.threshold)
+            if k == 0:
+                gap_recovered.append(
+                    _gap_recovered(
+                        name, joint.routing_scores(X_test), swift_correct, super_correct
+                    )
+                )
             label = (
-                strategy
-                if strategy != "match_super"
-                else (f"match_super tol={strategy_tol:g}")
+                f"{strategy} tol={strategy_tol:g}"
+                if strategy in ("match_super", "risk_control")
+                else strategy
             )
+            if risk:
+                label += f" delta={RISK_DELTA:g}"
             entry, _ = evaluate(joint, name)
             entry.update(strategy=label, threshold=joint.threshold_)
+            if risk:
+                entry.update(
+                    certified=selection.certified,
+                    loss_bound=selection.loss_bound,
+                    n_calibration=selection.n_calibration,
+                )
             ablation.append(entry)
+
+    # The oracle as routing papers define it: the fewest Super calls that
+    # reach the Super's accuracy (Super right and Swift wrong go first).
+    fewest = oracle_super_calls(swift_correct, super_correct)
+    oracle_keep = ~fewest.sent
+    oracle = row(
+        "oracle",
+        np.where(oracle_keep, swift_correct, super_correct),
+        joint_cost(oracle_keep, swift_flops, super_flops),
+        joint_cost(oracle_keep, swift_seconds, super_seconds),
+        oracle_keep.mean(),
+    )
+    oracle["strategy"] = "fewest Super calls at the Super's accuracy"
+    ablation.append(oracle)
+    # The most accurate oracle: every input served by a model that is right on
+    # it, with the Swift wherever it is right.
     oracle_keep = swift_correct
-    oracle_flops = joint_cost(oracle_keep, swift_flops, super_flops)
-    oracle_seconds = joint_cost(oracle_keep, swift_seconds, super_seconds)
     oracle = row(
         "oracle",
         swift_correct | super_correct,
-        oracle_flops,
-        oracle_seconds,
+        joint_cost(oracle_keep, swift_flops, super_flops),
+        joint_cost(oracle_keep, swift_seconds, super_seconds),
         oracle_keep.mean(),
     )
-    oracle["strategy"] = "keep exactly what the Swift gets right"
+    oracle["strategy"] = "best accuracy: the Swift wherever it is right"
     ablation.append(oracle)
 
     # Restore the main configuration for the plots.
@@ -399,6 +487,8 @@ def run_protocol(
         "routing_method": joint.routing_method_,
         "table1": table1,
         "ablation": ablation,
+        "gap_recovered": gap_recovered,
+        "calibration": calibration,
         "versions": _versions(),
         "machine": _machine(swift_clf.device_),
         "time_sample": len(sample),
@@ -416,6 +506,67 @@ def run_protocol(
         written += [os.path.basename(path) for path in report.get("plots", {}).values()]
         _say(f"wrote {', '.join(written)} in {output}", quiet)
     return report
+
+
+def _cross_fitted_rows(swift_clf, super_clf, X_train, y_train):
+    """Out-of-fold outputs of both models' heads on the train split.
+
+    Each fold's heads are clones fitted on the other folds (the features come
+    from the cache), so every train input gets predictions from heads that
+    never saw it, made by the same procedure as the served heads.
+    """
+    folds = StratifiedKFold(N_CROSS_FIT_FOLDS, shuffle=True, random_state=0)
+    rows = {}
+    for role, clf in (("swift", swift_clf), ("super", super_clf)):
+        logits = np.empty((len(X_train), len(clf.classes_)))
+        correct = np.empty(len(X_train), dtype=bool)
+        for fit_rows, held_out in folds.split(X_train, y_train):
+            fold = clone(clf).fit([X_train[i] for i in fit_rows], y_train[fit_rows])
+            held = [X_train[i] for i in held_out]
+            out = fold.predict_logits(held)
+            correct[held_out] = fold.classes_[out.argmax(axis=1)] == y_train[held_out]
+            if role == "swift":
+                columns = np.searchsorted(clf.classes_, fold.classes_)
+                logits[held_out] = -np.inf
+                logits[np.ix_(held_out, columns)] = out
+        rows[f"{role}_correct"] = correct
+        rows[f"{role}_flops"] = clf.estimate_flops(X_train).astype(float)
+        if role == "swift":
+            rows["swift_logits"] = logits
+    return rows
+
+
+def _cross_fit_selection(joint, selector, rows):
+    """``selector`` on the dev calibration plus the cross-fitted train rows."""
+    # None: a random score, which reads no model output.
+    if joint.routing_method_ not in ("predict_logits", None) or joint.router_.head_:
+        raise ValueError(
+            "calibration='cross-fit' scores the out-of-fold Swift logits with the "
+            f"router; this router reads {joint.routing_method_!r} through a head. "
+            "Use calibration='dev'."
+        )
+    cal = joint.calibration_
+    return selector.select(
+        np.r_[joint.router_.score_samples(rows["swift_logits"]), cal.scores],
+        np.r_[rows["swift_correct"], cal.swift_quality > 0.5],
+        np.r_[rows["super_correct"], cal.super_quality > 0.5],
+        swift_cost=np.r_[rows["swift_flops"], cal.swift_cost],
+        super_cost=np.r_[rows["super_flops"], cal.super_cost],
+        router_cost=np.r_[rows["swift_flops"], cal.router_cost],
+    )
+
+
+def _gap_recovered(score, scores, swift_correct, super_correct):
+    """RouteLLM's APGR and CPT(50%), CPT(80%) of one score on test."""
+    entry = {"score": score, "apgr": None, "calls_for_50": None, "calls_for_80": None}
+    if super_correct.mean() > swift_correct.mean():
+        result = performance_gap_recovered(scores, swift_correct, super_correct)
+        entry.update(
+            apgr=result.apgr,
+            calls_for_50=float(result.cpt[0]),
+            calls_for_80=float(result.cpt[1]),
+        )
+    return entry
 
 
 def _plots(joint, X, y, output):
@@ -493,13 +644,38 @@ def format_markdown(report):
     ]
     for r in report["ablation"]:
         lo, hi = r["delta_vs_super_ci95"]
+        strategy = r["strategy"]
+        if r.get("certified") is False:
+            strategy += " (nothing certified: all Super)"
         lines.append(
-            f"| {r['model']} | {r['strategy']} | {_acc(r)} | "
+            f"| {r['model']} | {strategy} | {_acc(r)} | "
             f"{r['accuracy'] - report['table1'][1]['accuracy']:+.4f} "
             f"[{lo:+.4f}, {hi:+.4f}] | "
             f"{r['gflops_per_input']:.3f} | {_fmt(r['swift_ratio'], '.2f')} | "
             f"{r['flops_speedup']:.2f}x | {r['time_speedup']:.2f}x |"
         )
+    if report.get("gap_recovered"):
+        lines += [
+            "",
+            "`risk_control` rows: the loss against the Super is at most `tol` with "
+            f"probability {1 - RISK_DELTA:g} over the calibration sample "
+            f"({report.get('calibration', 'dev')} rows); `oracle` rows know both "
+            "models' answers.",
+            "",
+            "## Gap recovered (RouteLLM's metrics, test split)",
+            "",
+            "APGR: mean fraction of the Swift-Super accuracy gap recovered over "
+            "all Super-call fractions (0.5 for random routing); then the fraction "
+            "of inputs sent to the Super to recover 50% and 80% of the gap.",
+            "",
+            "| score | APGR | Super calls for 50% | Super calls for 80% |",
+            "|---|---|---|---|",
+        ]
+        for r in report["gap_recovered"]:
+            lines.append(
+                f"| {r['score']} | {_fmt(r['apgr'], '.3f')} | "
+                f"{_fmt(r['calls_for_50'], '.3f')} | {_fmt(r['calls_for_80'], '.3f')} |"
+            )
     machine, versions = report["machine"], report["versions"]
     lines += [
         "",
