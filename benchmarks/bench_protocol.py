@@ -46,21 +46,33 @@ def summary_table(reports):
     lines = [
         "| dataset | pair | Swift acc | Super acc | E-LANG (energy, crossing) acc "
         "| FLOPs speed-up | match Super (tol 0): acc, speed-up | tol 0.5 pt: acc, "
-        "speed-up | oracle speed-up |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "speed-up | guaranteed Super - 1 pt (delta 0.1): acc, speed-up "
+        "| oracle at Super acc: speed-up | best-accuracy oracle: acc, speed-up |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (dataset, pair), report in reports.items():
         swift, super_, main = report["table1"]
         ablation = {(r["model"], r["strategy"]): r for r in report["ablation"]}
         exact = ablation[("energy", "match_super tol=0")]
         loose = ablation[("energy", "match_super tol=0.005")]
-        oracle = report["ablation"][-1]
+        guaranteed = ablation.get(("energy", "risk_control tol=0.01 delta=0.1"))
+        guaranteed = (
+            "-"
+            if guaranteed is None
+            else f"{guaranteed['accuracy']:.4f}, {guaranteed['flops_speedup']:.2f}x"
+            + ("" if guaranteed.get("certified", True) else " (not certified)")
+        )
+        oracles = [r for r in report["ablation"] if r["model"] == "oracle"]
+        fewest = next((r for r in oracles if r["strategy"].startswith("fewest")), None)
+        best = oracles[-1]
         lines.append(
             f"| {dataset} | {pair} | {swift['accuracy']:.4f} | "
             f"{super_['accuracy']:.4f} | {main['accuracy']:.4f} | "
             f"{main['flops_speedup']:.2f}x | {exact['accuracy']:.4f}, "
             f"{exact['flops_speedup']:.2f}x | {loose['accuracy']:.4f}, "
-            f"{loose['flops_speedup']:.2f}x | {oracle['flops_speedup']:.2f}x |"
+            f"{loose['flops_speedup']:.2f}x | {guaranteed} | "
+            + ("-" if fewest is None else f"{fewest['flops_speedup']:.2f}x")
+            + f" | {best['accuracy']:.4f}, {best['flops_speedup']:.2f}x |"
         )
     return "\n".join(lines) + "\n"
 
@@ -87,6 +99,28 @@ def score_table(reports):
     return "\n".join(lines) + "\n"
 
 
+def gap_table(reports):
+    """RouteLLM's metrics per score: APGR, Super calls for 50% / 80% of the gap."""
+    scores = ("energy", "softmax", "entropy", "random")
+    header = " | ".join(scores)
+    lines = [
+        f"| dataset | pair | {header} |",
+        "|---|---|" + "---|" * len(scores),
+    ]
+    for (dataset, pair), report in reports.items():
+        gaps = {g["score"]: g for g in report.get("gap_recovered", [])}
+        cells = []
+        for score in scores:
+            g = gaps.get(score)
+            if g is None or g["apgr"] is None:
+                cells.append("-")
+            else:
+                calls = f"{g['calls_for_50']:.2f}, {g['calls_for_80']:.2f}"
+                cells.append(f"{g['apgr']:.3f} ({calls})")
+        lines.append(f"| {dataset} | {pair} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def write_summary(reports, output, summary):
     """Write the summary tables (Markdown) and all reports (JSON)."""
     first = next(iter(reports.values()))
@@ -100,6 +134,12 @@ def write_summary(reports, output, summary):
             "within half a point of the Super's dev accuracy.\n\n"
         )
         fh.write(score_table(reports))
+        fh.write(
+            "\n## Gap recovered per score (RouteLLM's metrics, test split)\n\n"
+            "APGR (Super-call fraction needed for 50%, 80% of the Swift-Super "
+            "accuracy gap); a random router has APGR 0.5.\n\n"
+        )
+        fh.write(gap_table(reports))
         fh.write(
             f"\nMachine: {machine['platform']}, {machine['cpu_count']} CPUs, device "
             f"{machine['device']}; torch {versions['torch']}, transformers "
@@ -149,7 +189,9 @@ def main():
             reports[dataset, pair] = report
             print(format_markdown(report), flush=True)
     write_summary(reports, args.output, args.summary)
-    table = summary_table(reports) + "\n" + score_table(reports)
+    table = (
+        summary_table(reports) + "\n" + score_table(reports) + "\n" + gap_table(reports)
+    )
     print(table)
 
 
