@@ -16,6 +16,7 @@ from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
 
 from elang_sk._base import BaseJoint
 from elang_sk._cache import MEMORY_CONSTRAINTS
+from elang_sk._deferral import DeferralRouter
 from elang_sk._router import EnergyRouter
 from elang_sk._runner import ModelRunner, is_fitted
 from elang_sk._scores import SCORES, get_score
@@ -276,7 +277,15 @@ class JointClassifier(ClassifierMixin, BaseJoint):
         router_input, router_seconds = source.router_input(swift_run)
         swift_pred, swift_seconds = source.answer(swift_run, "predict", self.classes_)
         super_pred, super_seconds = super_run("predict")
-        if source.head:
+        if isinstance(router, DeferralRouter):
+            # A learned deferral score is trained on where the Super fixes the
+            # Swift, out of fold like an energy head.
+            target = router.deferral_target(
+                np.asarray(swift_pred) == y, np.asarray(super_pred) == y
+            )
+            scores = self._out_of_fold_scores(router, router_input, target)
+            router.fit(router_input, target)
+        elif source.head:
             scores = self._out_of_fold_scores(router, router_input, y)
             router.fit(router_input, y)
         else:

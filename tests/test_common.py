@@ -4,7 +4,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from elang_sk import EnergyRouter, JointClassifier
+from elang_sk import (
+    CascadeClassifier,
+    DeferralRouter,
+    EnergyRouter,
+    JointClassifier,
+    ThresholdSelector,
+)
 
 ESTIMATORS = [
     EnergyRouter(),
@@ -16,6 +22,23 @@ ESTIMATORS = [
         DecisionTreeClassifier(random_state=0),
         router=EnergyRouter(score_func="entropy"),
         threshold=0.0,
+    ),
+    DeferralRouter(),
+    CascadeClassifier(
+        [
+            ("lr", LogisticRegression(C=0.1)),
+            ("lr2", LogisticRegression()),
+            ("tree", DecisionTreeClassifier(random_state=0)),
+        ]
+    ),
+    CascadeClassifier(
+        [
+            ("lr", LogisticRegression(C=0.1)),
+            ("lr2", LogisticRegression()),
+            ("tree", DecisionTreeClassifier(random_state=0)),
+        ],
+        routers=DeferralRouter(),
+        thresholds=ThresholdSelector("match_super", tol=0.01),
     ),
 ]
 
