@@ -298,6 +298,9 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
             for role, rows in (("swift", kept), ("super", routed))
             if rows.size
         ]
+        if len(pieces) == 1:  # one model served every row, in order
+            out = pieces[0][1]
+            return out.astype(_merged_dtype(pieces), copy=False), keep, scores, run
         out = np.empty(
             (keep.size,) + pieces[0][1].shape[1:], dtype=_merged_dtype(pieces)
         )

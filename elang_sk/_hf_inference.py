@@ -117,8 +117,9 @@ class HFForward:
 
         def run_rows(rows):
             with torch.inference_mode():
-                out = forward(self.pad(encodings, rows))
-            return out.float().cpu().numpy()
+                # Left on the device: run_batches copies every batch back at
+                # the end, so the host pads batch k+1 while batch k runs.
+                return forward(self.pad(encodings, rows)).float()
 
         values = run_batches(lengths, batch_size, run_rows, progress=progress)
         check_finite_outputs(values, X)

@@ -66,7 +66,7 @@ def pad_batch(encodings, rows, pad_token_id, padding_side, device):
                 out[j, length - len(seq) :] = seq
             else:
                 out[j, : len(seq)] = seq
-        batch[name] = torch.from_numpy(out).to(device)
+        batch[name] = to_device(torch.from_numpy(out), device)
     if "attention_mask" not in batch:
         mask = np.zeros((len(rows), length), dtype=np.int64)
         for j, i in enumerate(rows):
@@ -75,8 +75,20 @@ def pad_batch(encodings, rows, pad_token_id, padding_side, device):
                 mask[j, length - n :] = 1
             else:
                 mask[j, :n] = 1
-        batch["attention_mask"] = torch.from_numpy(mask).to(device)
+        batch["attention_mask"] = to_device(torch.from_numpy(mask), device)
     return batch
+
+
+def to_device(tensor, device):
+    """``tensor`` on ``device``; to a GPU through pinned memory, without a sync.
+
+    A copy from pageable host memory waits for the GPU to finish the work
+    queued before it, so the host could not prepare batch k+1 while batch k
+    runs; a non-blocking copy from pinned memory is queued like a kernel.
+    """
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 def _progress_bar(total, progress):
@@ -106,7 +118,10 @@ def run_batches(lengths, batch_size, forward, *, progress="auto"):
     batch_size : int
         Inputs per batch at the start; halved on CUDA out-of-memory errors.
     forward : callable
-        ``forward(rows)`` returns an ndarray with one row per index in ``rows``.
+        ``forward(rows)`` returns an ndarray, or a torch tensor, with one row
+        per index in ``rows``. Tensors are brought to the host once, after
+        the last batch: a copy per batch would make the host wait for the
+        device after every batch instead of preparing the next one.
     progress : bool or "auto"
         Whether to show a tqdm bar.
 
@@ -117,7 +132,7 @@ def run_batches(lengths, batch_size, forward, *, progress="auto"):
     # Longest first: an out-of-memory error, if any, comes on the first batch.
     order = np.argsort(-np.asarray(lengths), kind="stable")
     bar = _progress_bar(-(-len(order) // batch_size), progress)
-    out = None
+    pending = []
     start = 0
     try:
         while start < len(order):
@@ -134,13 +149,18 @@ def run_batches(lengths, batch_size, forward, *, progress="auto"):
                     bar.total = bar.n + -(-(len(order) - start) // batch_size)
                     bar.refresh()
                 continue
-            if out is None:
-                out = np.empty((len(order), *values.shape[1:]), dtype=values.dtype)
-            out[rows] = values
+            pending.append((rows, values))
             start += len(rows)
             if bar is not None:
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
+    out = None
+    for rows, values in pending:
+        if isinstance(values, torch.Tensor):
+            values = values.cpu().numpy()
+        if out is None:
+            out = np.empty((len(order), *values.shape[1:]), dtype=values.dtype)
+        out[rows] = values
     return out
