@@ -44,10 +44,10 @@ def _check_lengths(swift_correct, **others):
 _UNIT_SCALES = {
     "seconds": [("µs", 1e-3, 1e6), ("ms", 1.0, 1e3), ("s", np.inf, 1.0)],
     "FLOPs": [
-        ("FLOPs", 1e4, 1.0),
-        ("kFLOPs", 1e7, 1e-3),
-        ("MFLOPs", 1e10, 1e-6),
-        ("GFLOPs", 1e13, 1e-9),
+        ("FLOPs", 1e3, 1.0),
+        ("kFLOPs", 1e6, 1e-3),
+        ("MFLOPs", 1e9, 1e-6),
+        ("GFLOPs", 1e12, 1e-9),
         ("TFLOPs", np.inf, 1e-12),
     ],
 }
@@ -147,7 +147,7 @@ class TradeoffDisplay:
     coincident_ : list of list of str
         Groups of curves that lie exactly on top of each other (routing scores
         that order the inputs alike, such as energy, softmax and entropy on
-        two classes). The figure says so in the legend and in a note.
+        two classes). The figure says so in the legend's entries and title.
     display_unit_ : str or None
         The unit of the x axis.
     swift_marker_, super_marker_ : matplotlib Line2D
@@ -312,18 +312,17 @@ class TradeoffDisplay:
         self.ax_.ticklabel_format(axis="x", useOffset=False)
         if not self.ax_.get_title():
             self.ax_.set_title("Accuracy against cost, one point per threshold")
-        for group in self.coincident_:
-            self.ax_.annotate(
-                f"{', '.join(group)}: identical curves\n(they order the inputs "
-                "alike, as on two classes)",
-                xy=(0.98, 0.02),
-                xycoords="axes fraction",
-                ha="right",
-                va="bottom",
-                fontsize="small",
-                color=self.lines_[group[0]].get_color(),
-            )
-        self.ax_.legend(loc="best")
+        # The note is the legend's title: it stays visible wherever the
+        # legend goes, and never covers a curve.
+        notes = [f"{', '.join(group)}: identical curves" for group in self.coincident_]
+        if notes:
+            notes.append("(the scores order the inputs alike)")
+        self.ax_.legend(
+            loc="best",
+            title="\n".join(notes) or None,
+            title_fontsize="small",
+            fontsize="small",
+        )
         return self
 
     @classmethod
