@@ -42,6 +42,7 @@ extensions = [
     "sphinx.ext.autosummary",
     "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
+    "matplotlib.sphinxext.plot_directive",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
 ]
@@ -62,6 +63,12 @@ autodoc_default_options = {"members": True}
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
+
+# Figures of the user guide are drawn at build time (``.. plot::``).
+plot_include_source = False
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 110)]
 
 # -- sphinx-gallery ------------------------------------------------------------
 
@@ -151,6 +158,57 @@ def _copy_mathjax():
 
 _copy_mathjax()
 mathjax_path = "mathjax/tex-chtml.js"
+
+# -- Results tables ----------------------------------------------------------------
+
+_TABLES = os.path.join(_HERE, "_build", "tables")
+
+
+def _markdown_to_rst(markdown):
+    """The protocol summaries (headings, paragraphs, pipe tables) as reST."""
+    out, table = [], []
+
+    def flush():
+        if table:
+            rows = [
+                [cell.strip() for cell in row.strip().strip("|").split("|")]
+                for row in table
+                if not set(row.replace("|", "").strip()) <= {"-", ":"}
+            ]
+            out.extend([".. list-table::", "   :header-rows: 1", ""])
+            for row in rows:
+                out.append("   * - " + row[0])
+                out.extend(f"     - {cell}" for cell in row[1:])
+            out.append("")
+            table.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        flush()
+        if line.startswith("#"):
+            title = line.lstrip("#").strip()
+            out.extend([title, "~" * len(title), ""])
+        else:
+            out.append(line)
+    flush()
+    return "\n".join(out) + "\n"
+
+
+def _write_tables():
+    """docs/_build/tables/<name>.rst from benchmarks/results/protocol/*.md."""
+    os.makedirs(_TABLES, exist_ok=True)
+    source = os.path.join(_HERE, "..", "benchmarks", "results", "protocol")
+    for filename in ("SUMMARY.md", "SUMMARY_L3.md", "SUMMARY_FINETUNED.md"):
+        with open(os.path.join(source, filename), encoding="utf-8") as fh:
+            rst = _markdown_to_rst(fh.read())
+        target = os.path.join(_TABLES, filename.replace(".md", ".rst").lower())
+        with open(target, "w", encoding="utf-8") as fh:
+            fh.write(rst)
+
+
+_write_tables()
 
 # -- HTML ----------------------------------------------------------------------
 
