@@ -718,7 +718,7 @@ class CascadeClassifier(ClassifierMixin, MetaEstimatorMixin, _BaseComposition):
         return y
 
     def _runners(self, X):
-        """One runner per stage on ``X`` (or its ``rows``), sharing input keys."""
+        """One runner per stage on ``X``, sharing input keys."""
         cache = resolve_cache(self.memory)
         keys = hash_inputs(X) if cache is not None else None
         names = [name for name, _ in self.estimators]
@@ -728,7 +728,11 @@ class CascadeClassifier(ClassifierMixin, MetaEstimatorMixin, _BaseComposition):
         ]
 
     def _serve(self, X, method):
-        """Answer ``X``; each stage runs only on the inputs that reach it."""
+        """Answer ``X``; each stage runs only on the inputs that reach it.
+
+        With ``method=None`` only the routers run: nothing is answered and the
+        last stage does not run.
+        """
         check_is_fitted(self, "calibration_")
         thresholds = self.thresholds_
         X = self._check_inputs(X)
@@ -756,7 +760,7 @@ class CascadeClassifier(ClassifierMixin, MetaEstimatorMixin, _BaseComposition):
                 keep = scores[k, pending] >= thresholds[k]
             else:
                 keep = np.ones(pending.size, bool)
-            if keep.any():
+            if method is not None and keep.any():
                 rows = None if keep.all() else np.flatnonzero(keep)
                 if k < len(self.routers_):
                     values = source.answer(run, method, self.classes_, rows)[0]
@@ -770,7 +774,7 @@ class CascadeClassifier(ClassifierMixin, MetaEstimatorMixin, _BaseComposition):
                 out[pending[keep]] = values
             stage[pending[keep]] = k
             pending = pending[~keep]
-            if not pending.size:
+            if not pending.size or (method is None and k == len(self.routers_) - 1):
                 break
         return out, stage, scores
 
@@ -820,25 +824,7 @@ class CascadeClassifier(ClassifierMixin, MetaEstimatorMixin, _BaseComposition):
         -------
         served_by : ndarray of str of shape (n_samples,)
         """
-        check_is_fitted(self, "calibration_")
-        thresholds = self.thresholds_
-        X = self._check_inputs(X)
-        n = _num_samples(X)
-        cache = resolve_cache(self.memory)
-        keys = hash_inputs(X) if cache is not None else None
-        stage = np.full(n, len(self.estimators_) - 1)
-        pending = np.arange(n)
-        for k, router in enumerate(self.routers_):
-            sub = X if pending.size == n else _safe_indexing(X, pending)
-            run = ModelRunner(
-                self.estimators_[k], sub, cache, None if keys is None else keys[pending]
-            )
-            scores = router.score_samples(self.logit_sources_[k].router_input(run)[0])
-            keep = scores >= thresholds[k]
-            stage[pending[keep]] = k
-            pending = pending[~keep]
-            if not pending.size:
-                break
+        stage = self._serve(X, None)[1]
         return np.array([name for name, _ in self.estimators])[stage]
 
     def routing_report(self, X, y=None):
