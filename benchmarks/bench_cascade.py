@@ -14,7 +14,8 @@ chosen on dev and every figure measured on test:
    and energy scores, at -0.5 pt and at the crossing.
 
 FLOPs are counted with torch (``estimate_flops``). Writes one JSON per
-dataset and ``SUMMARY.md`` to ``benchmarks/results/cascade/``.
+dataset and ``SUMMARY.md`` (and ``SUMMARY.rst`` for the docs) to
+``benchmarks/results/cascade/``.
 
 Usage::
 
@@ -144,6 +145,10 @@ def run_dataset(dataset, data_home=None):
         ).fit(X_dev, y_dev)
         report = cascade.routing_report(X_test, y_test)
         row = {"cascade": label, **_row(report, y_test, super_acc)}
+        dev = cascade.routing_report(X_dev, y_dev)
+        dev_super = np.mean(models["mpnet"].predict(X_dev) == y_dev)
+        row["dev_delta_vs_super_pt"] = 100 * (np.mean(dev.y_pred == y_dev) - dev_super)
+        row["dev_flops_speedup"] = float(dev.speedup)
         row["stage_ratios"] = report.stage_ratios
         row["thresholds"] = cascade.thresholds_.tolist()
         result["cascades"].append(row)
@@ -192,19 +197,23 @@ def summary(results):
         "",
         "## Cascades at -0.5 pt of mpnet (softmax routing, dev-chosen)",
         "",
-        "| dataset | L3 / L6 / mpnet acc | cascade | test acc | delta vs mpnet "
-        "(pt) | FLOPs speed-up | stage ratios |",
-        "|---|---|---|---|---|---|---|",
+        "| dataset | L3 / L6 / mpnet acc | GFLOPs per input | cascade | test acc "
+        "| delta vs mpnet (pt) | FLOPs speed-up | stage ratios | dev: delta (pt), "
+        "speed-up |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for res in results:
         acc = res["model_accuracy"]
         accs = f"{acc['L3']:.4f} / {acc['L6']:.4f} / {acc['mpnet']:.4f}"
+        flops = " / ".join(f"{v:.2f}" for v in res["gflops_per_input"].values())
         for row in res["cascades"]:
             ratios = ", ".join(f"{k} {v:.2f}" for k, v in row["stage_ratios"].items())
             lines.append(
-                f"| {res['dataset']} | {accs} | {row['cascade']} | "
+                f"| {res['dataset']} | {accs} | {flops} | {row['cascade']} | "
                 f"{row['accuracy']:.4f} | {row['delta_vs_super_pt']:+.2f} | "
-                f"{row['flops_speedup']:.2f}x | {ratios} |"
+                f"{row['flops_speedup']:.2f}x | {ratios} | "
+                f"{row['dev_delta_vs_super_pt']:+.2f}, "
+                f"{row['dev_flops_speedup']:.2f}x |"
             )
     lines += [
         "",
@@ -226,6 +235,35 @@ def summary(results):
                 )
             lines.append(f"| {res['dataset']} | {router} | {' | '.join(cells)} |")
     return "\n".join(lines) + "\n"
+
+
+def as_rst(markdown):
+    """The Markdown summary as reStructuredText list-tables, for the docs."""
+    out, table = [], []
+
+    def flush():
+        if not table:
+            return
+        out.extend([".. list-table::", "   :header-rows: 1", ""])
+        for row in table:
+            cells = [c.strip() for c in row.strip().strip("|").split("|")]
+            out.append(f"   * - {cells[0]}")
+            out.extend(f"     - {cell}" for cell in cells[1:])
+        out.append("")
+        table.clear()
+
+    for line in markdown.splitlines():
+        if line.startswith("|"):
+            if not set(line) <= set("|-"):
+                table.append(line)
+            continue
+        flush()
+        if line.startswith("# "):
+            continue
+        line = line.replace("`", "``")
+        out.append(f"**{line[3:]}**" if line.startswith("## ") else line)
+    flush()
+    return "\n".join(out) + "\n"
 
 
 def main():
@@ -252,6 +290,8 @@ def main():
     text = summary(results)
     with open(os.path.join(OUT, "SUMMARY.md"), "w") as fh:
         fh.write(text)
+    with open(os.path.join(OUT, "SUMMARY.rst"), "w") as fh:
+        fh.write(as_rst(text))
     print(text)
 
 
