@@ -1,0 +1,649 @@
+"""Joint inference at scale on Ray Data: a Swift pool and a Super pool.
+
+:func:`predict_dataset` runs a fitted joint model over a
+:class:`ray.data.Dataset` as two ``map_batches`` stages, each with its own
+pool of actors (a callable class that loads the model once per worker), its
+own batch size, concurrency and resources:
+
+1. **Swift stage** (every row): routing score, the routing decision at the
+   call's ``threshold``, and the Swift's answer on the rows it keeps.
+2. **Super stage** (only the routed rows, filtered in between): the Super's
+   answer.
+
+The two outputs are united and sorted by a row id, so the result is in the
+order of the input. ray is imported only when :func:`predict_dataset` runs;
+the stages also run without Ray, on pandas frames, for small inputs (the
+``elang-sk predict`` command).
+"""
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from elang_sk._base import check_threshold_value
+
+ROW_ID = "row_id"
+_OUTPUT_COLUMNS = ("prediction", "served_by", "routing_score", "error")
+_READERS = {
+    ".parquet": "read_parquet",
+    ".pq": "read_parquet",
+    ".jsonl": "read_json",
+    ".json": "read_json",
+    ".csv": "read_csv",
+    ".txt": "read_text",
+}
+
+
+class BadRowsError(ValueError):
+    """Some rows could not be predicted; the others were.
+
+    Raised by :func:`predict_dataset` with ``on_error="raise"`` after the
+    whole dataset has run. ``dataset`` holds every row's result: predictions
+    for the good rows, and for the bad rows ``served_by="error"`` and the
+    message in the ``error`` column.
+
+    Attributes
+    ----------
+    dataset : ray.data.Dataset or pandas.DataFrame
+        The full result, as with ``on_error="record"``.
+    n_bad : int
+        Number of rows that failed.
+
+    Examples
+    --------
+    >>> from elang_sk.distributed import BadRowsError
+    >>> err = BadRowsError("1 row failed", dataset=None, n_bad=1)
+    >>> err.n_bad
+    1
+    """
+
+    def __init__(self, message, dataset, n_bad):
+        super().__init__(message)
+        self.dataset = dataset
+        self.n_bad = n_bad
+
+
+def _load(model):
+    """The joint model of a worker: loaded from a folder, or the object given."""
+    if isinstance(model, str | os.PathLike):
+        from elang_sk._persist import load_joint
+
+        return load_joint(model)
+    return model
+
+
+def _has_proba(joint):
+    return type(joint).__name__ != "JointSeq2Seq" and hasattr(joint, "predict_proba")
+
+
+def _row_errors(check, texts, ids):
+    """Run ``check`` on each row alone; ``{row index: message}`` of the failures."""
+    errors = {}
+    for i, text in enumerate(texts):
+        try:
+            check([text])
+        except Exception as exc:  # any failure of the row alone
+            errors[i] = f"row {_item(ids[i])!r}: {type(exc).__name__}: {exc}"
+    return errors
+
+
+def _guarded(compute, texts, ids):
+    """``compute(texts)``; on failure, find the failing rows and skip them.
+
+    Returns the output on the good rows, their positions and the errors.
+    """
+    try:
+        return compute(texts), np.arange(len(texts)), {}
+    except Exception:  # the failing rows are found below
+        errors = _row_errors(compute, texts, ids)
+        good = np.array([i for i in range(len(texts)) if i not in errors], np.intp)
+        if not errors:  # the batch fails as a whole: not a row's fault
+            raise
+        if good.size == 0:
+            return None, good, errors
+        return compute([texts[i] for i in good]), good, errors
+
+
+class _SwiftStage:
+    """Ray Data callable class of the Swift stage (one model per worker).
+
+    Parameters
+    ----------
+    model : joint model or path-like
+        A fitted joint model, or a folder written by :func:`save_joint`.
+    threshold : float or None
+        The routing threshold; None uses the model's ``threshold_``.
+    text_column : str
+        Column of the inputs.
+    """
+
+    def __init__(self, model, threshold, text_column):
+        self.joint = _load(model)
+        self.threshold = (
+            self.joint.threshold_
+            if threshold is None
+            else check_threshold_value(threshold)
+        )
+        self.text_column = text_column
+        self.proba = _has_proba(self.joint)
+
+    def _swift(self, texts):
+        joint = self.joint
+        run = joint._start(joint._check_inputs(texts))
+        scores = np.asarray(joint._scores(run), dtype=np.float64)
+        keep = scores >= self.threshold
+        kept = np.flatnonzero(keep)
+        pred = proba = None
+        if kept.size:
+            pred = np.asarray(joint._answer(run, "swift", kept, "predict"))
+            if self.proba:
+                proba = np.asarray(
+                    joint._answer(run, "swift", kept, "predict_proba"), np.float64
+                )
+        return scores, keep, kept, pred, proba
+
+    def __call__(self, batch):
+        texts = list(batch[self.text_column])
+        ids = batch[ROW_ID].to_numpy()
+        out = _empty_outputs(len(texts), self.proba)
+        if not texts:
+            return _with_outputs(batch, out)
+        result, good, errors = _guarded(self._swift, texts, ids)
+        for i, message in errors.items():
+            out["error"][i] = message
+            out["served_by"][i] = "error"
+        if result is not None:
+            scores, keep, kept, pred, proba = result
+            out["routing_score"][good] = scores
+            out["served_by"][good] = np.where(keep, "swift", "super")
+            for j, row in enumerate(good[kept]):
+                out["prediction"][row] = _item(pred[j])
+                if self.proba:
+                    out["probabilities"][row] = proba[j].tolist()
+        return _with_outputs(batch, out)
+
+
+class _SuperStage:
+    """Ray Data callable class of the Super stage: answers the routed rows."""
+
+    def __init__(self, model, text_column):
+        self.joint = _load(model)
+        self.text_column = text_column
+        self.proba = _has_proba(self.joint)
+
+    def _super(self, texts):
+        joint = self.joint
+        run = joint._start(joint._check_inputs(texts))
+        rows = np.arange(len(texts))
+        pred = np.asarray(joint._answer(run, "super", rows, "predict"))
+        proba = None
+        if self.proba:
+            proba = np.asarray(joint._answer(run, "super", rows, "predict_proba"))
+        return pred, proba
+
+    def __call__(self, batch):
+        texts = list(batch[self.text_column])
+        ids = batch[ROW_ID].to_numpy()
+        out = {
+            name: _object_array(batch[name])
+            for name in _OUTPUT_COLUMNS + (("probabilities",) if self.proba else ())
+        }
+        out["routing_score"] = batch["routing_score"].to_numpy(np.float64)
+        if not texts:
+            return _with_outputs(batch, out)
+        result, good, errors = _guarded(self._super, texts, ids)
+        for i, message in errors.items():
+            out["error"][i] = message
+            out["served_by"][i] = "error"
+        if result is not None:
+            pred, proba = result
+            for j, row in enumerate(good):
+                out["prediction"][row] = _item(pred[j])
+                if self.proba:
+                    out["probabilities"][row] = proba[j].astype(np.float64).tolist()
+        return _with_outputs(batch, out)
+
+
+def _object_array(values):
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        out[i] = value
+    return out
+
+
+def _item(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _empty_outputs(n, proba):
+    out = {
+        "prediction": np.full(n, None, dtype=object),
+        "served_by": np.full(n, None, dtype=object),
+        "routing_score": np.full(n, np.nan),
+        "error": np.full(n, None, dtype=object),
+    }
+    if proba:
+        out["probabilities"] = np.full(n, None, dtype=object)
+    return out
+
+
+def _with_outputs(batch, out):
+    import pandas as pd
+
+    batch = batch.copy()
+    for name, values in out.items():
+        batch[name] = pd.Series(values, index=batch.index, dtype=values.dtype)
+    return batch
+
+
+def _rows_served_by(batch, routed):
+    """The rows routed to the Super (``routed=True``) or all the others."""
+    return batch[(batch["served_by"] == "super") == routed]
+
+
+def _bad_rows(batch):
+    return batch[batch["error"].notna()]
+
+
+def _check_options(on_error, text_column):
+    if on_error not in ("raise", "record"):
+        raise ValueError(f"on_error must be 'raise' or 'record'; got {on_error!r}.")
+    if not isinstance(text_column, str):
+        raise TypeError(
+            f"text_column must be a column name (str); got {text_column!r}."
+        )
+
+
+def _check_columns(columns, text_column):
+    if text_column not in columns:
+        raise ValueError(
+            f"The input has no column {text_column!r} (its columns: {list(columns)}). "
+            "Pass text_column= the name of the column that holds the inputs."
+        )
+    taken = sorted(set(columns) & set(_OUTPUT_COLUMNS + ("probabilities",)))
+    if taken:
+        raise ValueError(
+            f"The input already has the output column(s) {taken}; rename or drop "
+            "them first."
+        )
+
+
+def _read(path):
+    import ray.data
+
+    suffix = Path(path).suffix.lower()
+    if Path(path).is_dir():
+        return ray.data.read_parquet(os.fspath(path))
+    if suffix not in _READERS:
+        raise ValueError(
+            f"Cannot read {os.fspath(path)!r}: unknown file type {suffix!r}. Give "
+            f"a file ending in one of {sorted(_READERS)}, a folder of Parquet "
+            "files, or a ray.data.Dataset."
+        )
+    reader = getattr(ray.data, _READERS[suffix])
+    if suffix in (".jsonl", ".json"):
+        return reader(os.fspath(path), lines=suffix == ".jsonl")
+    return reader(os.fspath(path))
+
+
+def _num_rows(table):
+    return table.num_rows
+
+
+def _numbered(offset, *tables):
+    import pyarrow as pa
+
+    table = pa.concat_tables(tables, promote_options="permissive")
+    ids = pa.array(np.arange(offset, offset + table.num_rows, dtype=np.int64))
+    return table.append_column(ROW_ID, ids)
+
+
+def _with_row_ids(ds, rows_per_block):
+    """``ds`` with ``row_id`` = its row number, unless it has one already.
+
+    The blocks are read in order (``preserve_order``), counted, grouped into
+    blocks of about ``rows_per_block`` rows (many tiny blocks make every later
+    step slow), and numbered from their offsets: the ids follow the order of
+    the input.
+    """
+    import ray
+    import ray.data
+
+    if ROW_ID in ds.columns():
+        return ds
+    options = ray.data.DataContext.get_current().execution_options
+    before, options.preserve_order = options.preserve_order, True
+    try:
+        tables = ds.to_arrow_refs()
+    finally:
+        options.preserve_order = before
+    sizes = ray.get([ray.remote(_num_rows).remote(t) for t in tables])
+    if sum(sizes) == 0:
+        raise ValueError("The dataset is empty: at least one input is needed.")
+    numbered = ray.remote(_numbered)
+    blocks, group, offset, rows = [], [], 0, 0
+    for table, size in zip(tables, sizes, strict=True):
+        group.append(table)
+        rows += size
+        if rows >= rows_per_block:
+            blocks.append(numbered.remote(offset, *group))
+            group, offset, rows = [], offset + rows, 0
+    if group:
+        blocks.append(numbered.remote(offset, *group))
+    return ray.data.from_arrow_refs(blocks)
+
+
+def _pool(concurrency):
+    import ray.data
+
+    if isinstance(concurrency, tuple):
+        return ray.data.ActorPoolStrategy(
+            min_size=concurrency[0], max_size=concurrency[1]
+        )
+    return ray.data.ActorPoolStrategy(size=concurrency)
+
+
+def _bad_rows_error(n_bad, examples, result):
+    shown = "; ".join(examples)
+    more = f" (and {n_bad - len(examples)} more)" if n_bad > len(examples) else ""
+    return BadRowsError(
+        f"{n_bad} row(s) could not be predicted: {shown}{more}. The other rows "
+        "were predicted: the full result is this error's .dataset (bad rows have "
+        "served_by='error'); pass on_error='record' to get it returned.",
+        dataset=result,
+        n_bad=n_bad,
+    )
+
+
+def predict_dataset(
+    joint,
+    dataset,
+    *,
+    threshold=None,
+    text_column="text",
+    swift_batch_size=256,
+    super_batch_size=64,
+    swift_concurrency=1,
+    super_concurrency=1,
+    swift_num_gpus=0,
+    super_num_gpus=0,
+    on_error="raise",
+):
+    """Run a joint model over a Ray dataset: a Swift pool, then a Super pool.
+
+    Every row goes through the **Swift stage** (routing score and, for the
+    rows it keeps, the Swift's answer); only the rows with
+    ``routing_score < threshold`` go on, through a filter, to the **Super
+    stage**. Each stage is a ``map_batches`` with its own pool of actors that
+    load the model once per worker, its own batch size, concurrency and GPUs.
+    The Swift stage's output is materialized (in the object store) before
+    the Super stage reads it, so that the Swift runs once per row; the result
+    is sorted by ``row_id``, i.e. in the order of the input.
+
+    A worker that dies (a killed process, a lost node) is restarted by Ray
+    Data, which retries its batches (its actor pools default to unlimited
+    ``max_restarts`` and ``max_task_retries``): a retried batch is computed
+    again from its input rows, so the output has neither duplicates nor
+    losses.
+
+    Parameters
+    ----------
+    joint : JointClassifier, JointSeq2Seq or path-like
+        A fitted joint model, or the folder :func:`elang_sk.save_joint` wrote.
+        Prefer the folder: each worker then loads the model from it (safely,
+        see :func:`elang_sk.load_joint`), instead of Ray pickling the model
+        object to every worker. The folder must be readable from every node.
+    dataset : ray.data.Dataset or path-like
+        The inputs, one per row in ``text_column``; or a path Ray reads:
+        ``.parquet``/``.pq``, ``.jsonl`` (JSON lines), ``.json``, ``.csv``,
+        ``.txt`` (one text per line, column ``"text"``), or a folder of
+        Parquet files. A ``row_id`` column, if present, is kept as the row id
+        (it must be unique and sortable); otherwise ``0..n-1`` is added.
+    threshold : float, default=None
+        The routing threshold (the serving knob): the Swift keeps rows with
+        ``routing_score >= threshold``. None uses the model's ``threshold_``.
+    text_column : str, default="text"
+        The column holding the inputs.
+    swift_batch_size, super_batch_size : int, default=256, 64
+        Rows per batch of each stage.
+    swift_concurrency, super_concurrency : int or tuple, default=1
+        Number of actors of each stage's pool (or ``(min, max)`` for an
+        autoscaling pool).
+    swift_num_gpus, super_num_gpus : float, default=0
+        GPUs per actor of each stage (fractions share a GPU).
+    on_error : {"raise", "record"}, default="raise"
+        What to do with rows that cannot be predicted (e.g. a missing text, a
+        number where the model takes text): they never stop the other rows.
+        With ``"record"`` they come back with ``served_by="error"``, no
+        prediction, and the message (naming the ``row_id``) in ``error``;
+        with ``"raise"`` a :class:`BadRowsError` naming them is raised after
+        the run, holding that full result in its ``dataset`` attribute.
+
+    Returns
+    -------
+    result : ray.data.Dataset
+        The input's columns, ``row_id``, and ``prediction``, ``served_by``
+        (``"swift"``, ``"super"`` or ``"error"``), ``routing_score``,
+        ``error`` (None on good rows) and, for a classifier with
+        ``predict_proba``, ``probabilities`` (a list per row, in the order of
+        ``joint.classes_``). Sorted by ``row_id``.
+
+    Raises
+    ------
+    BadRowsError
+        With ``on_error="raise"``, if some rows failed (after all rows ran).
+    ValueError
+        If ``text_column`` is missing, or an output column already exists.
+
+    See Also
+    --------
+    elang_sk.save_joint : Save the model folder the workers load.
+
+    Examples
+    --------
+    Save the model once, and let every worker load it from the folder:
+
+    >>> import tempfile
+    >>> import ray
+    >>> from sklearn.feature_extraction.text import TfidfVectorizer
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from elang_sk import JointClassifier, save_joint
+    >>> from elang_sk.distributed import predict_dataset
+    >>> texts = ["good film", "great plot", "bad film", "awful plot", "good",
+    ...          "bad plot", "great", "awful film"] * 5
+    >>> labels = [1, 1, 0, 0, 1, 0, 1, 0] * 5
+    >>> def pipe(C):
+    ...     return make_pipeline(TfidfVectorizer(), LogisticRegression(C=C))
+    >>> joint = JointClassifier(pipe(0.1).fit(texts, labels),
+    ...                         pipe(10).fit(texts, labels)).fit(texts, labels)
+    >>> folder = save_joint(joint, tempfile.mkdtemp() + "/joint")
+    >>> _ = ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
+    >>> ds = ray.data.from_items([{"text": t} for t in texts[:8]])
+    >>> out = predict_dataset(folder, ds, threshold=3.5).to_pandas()
+    >>> out["served_by"].tolist()
+    ['super', 'super', 'super', 'super', 'swift', 'super', 'swift', 'super']
+    >>> joint.set_params(threshold=3.5)
+    >>> out["prediction"].tolist() == joint.predict(texts[:8]).tolist()
+    True
+    """
+    import ray.data
+    from ray.data.context import ShuffleStrategy
+
+    _check_options(on_error, text_column)
+    if threshold is not None:
+        threshold = check_threshold_value(threshold)
+    if isinstance(joint, str | os.PathLike):
+        joint = os.fspath(Path(joint).resolve())
+    if not isinstance(dataset, ray.data.Dataset):
+        dataset = _read(dataset)
+    _check_columns(dataset.columns(), text_column)
+    dataset = _with_row_ids(dataset, swift_batch_size)
+    swift = dataset.map_batches(
+        _SwiftStage,
+        fn_constructor_args=(joint, threshold, text_column),
+        batch_size=swift_batch_size,
+        batch_format="pandas",
+        compute=_pool(swift_concurrency),
+        num_gpus=swift_num_gpus,
+    ).materialize()
+    kept = swift.map_batches(_rows_served_by, fn_args=(False,), batch_format="pandas")
+    routed = swift.map_batches(
+        _rows_served_by, fn_args=(True,), batch_format="pandas"
+    ).map_batches(
+        _SuperStage,
+        fn_constructor_args=(joint, text_column),
+        batch_size=super_batch_size,
+        batch_format="pandas",
+        compute=_pool(super_concurrency),
+        num_gpus=super_num_gpus,
+    )
+    context = ray.data.DataContext.get_current()
+    before = context.shuffle_strategy
+    # The default shuffle starts a pool of aggregator actors: seconds for any
+    # size. A pull-based sort shuffles the few, large blocks of the output.
+    context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+    try:
+        result = kept.union(routed).sort(ROW_ID).materialize()
+    finally:
+        context.shuffle_strategy = before
+    if on_error == "raise":
+        bad = result.map_batches(_bad_rows, batch_format="pandas").materialize()
+        n_bad = bad.count()
+        if n_bad:
+            examples = [row["error"] for row in bad.take(3)]
+            raise _bad_rows_error(n_bad, examples, result)
+    return result
+
+
+def predict_frame(
+    joint,
+    frame,
+    *,
+    threshold=None,
+    text_column="text",
+    batch_size=256,
+    on_error="raise",
+    progress=None,
+):
+    """The two stages of :func:`predict_dataset` on a pandas frame, in process.
+
+    The same stages run in this process, one batch at a time, without Ray:
+    for inputs that fit one machine, and the ``elang-sk predict`` command.
+    The output has the same columns and order as :func:`predict_dataset`.
+
+    Parameters
+    ----------
+    joint : JointClassifier, JointSeq2Seq or path-like
+        A fitted joint model or a folder written by :func:`elang_sk.save_joint`.
+    frame : pandas.DataFrame
+        The inputs, one per row in ``text_column``.
+    threshold : float, default=None
+        The routing threshold; None uses the model's ``threshold_``.
+    text_column : str, default="text"
+        The column holding the inputs.
+    batch_size : int, default=256
+        Rows per batch of each stage.
+    on_error : {"raise", "record"}, default="raise"
+        As in :func:`predict_dataset`.
+    progress : callable or None, default=None
+        Called with the number of rows each finished batch had (e.g. a tqdm
+        bar's ``update``).
+
+    Returns
+    -------
+    result : pandas.DataFrame
+        As :func:`predict_dataset` returns, sorted by ``row_id``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from sklearn.feature_extraction.text import TfidfVectorizer
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from elang_sk import JointClassifier
+    >>> from elang_sk.distributed import predict_frame
+    >>> texts = ["good film", "great plot", "bad film", "awful plot"] * 10
+    >>> labels = [1, 1, 0, 0] * 10
+    >>> def pipe(C):
+    ...     return make_pipeline(TfidfVectorizer(), LogisticRegression(C=C))
+    >>> joint = JointClassifier(pipe(0.1).fit(texts, labels),
+    ...                         pipe(10).fit(texts, labels)).fit(texts, labels)
+    >>> out = predict_frame(joint, pd.DataFrame({"text": texts[:4]}), threshold=0)
+    >>> out[["prediction", "served_by"]].to_numpy().tolist()
+    [[1, 'swift'], [1, 'swift'], [0, 'swift'], [0, 'swift']]
+    """
+    import pandas as pd
+
+    _check_options(on_error, text_column)
+    _check_columns(frame.columns, text_column)
+    if threshold is not None:
+        threshold = check_threshold_value(threshold)
+    joint = _load(joint)
+    frame = frame.reset_index(drop=True)
+    if ROW_ID not in frame.columns:
+        frame = frame.assign(**{ROW_ID: np.arange(len(frame))})
+    swift = _SwiftStage(joint, threshold, text_column)
+    big = _SuperStage(joint, text_column)
+    pieces = []
+    for start in range(0, len(frame), batch_size):
+        out = swift(frame.iloc[start : start + batch_size])
+        routed = out["served_by"] == "super"
+        pieces.append(out[~routed])
+        if routed.any():
+            pieces.append(big(out[routed]))
+        if progress is not None:
+            progress(len(out))
+    result = pd.concat(pieces) if pieces else swift(frame)
+    result = result.sort_values(ROW_ID, kind="stable").reset_index(drop=True)
+    if on_error == "raise":
+        bad = result["error"].notna()
+        if bad.any():
+            raise _bad_rows_error(
+                int(bad.sum()), result.loc[bad, "error"].head(3).tolist(), result
+            )
+    return result
+
+
+def pool_shares(swift_ratio, swift_cost, super_cost):
+    """Shares of the accelerators the Swift and Super pools should get.
+
+    Per input, the Swift stage costs ``swift_cost`` and the Super stage
+    ``(1 - swift_ratio) * super_cost`` (only routed inputs reach it). Pools
+    sized in proportion to these finish together, so that neither waits for
+    the other::
+
+        super_share = (1 - r) * c_super / (c_swift + (1 - r) * c_super)
+
+    Parameters
+    ----------
+    swift_ratio : float in [0, 1]
+        Fraction of inputs the Swift keeps (``routing_report(X).swift_ratio``).
+    swift_cost, super_cost : float > 0
+        Cost per input of each model alone, in one unit (seconds of one worker,
+        or FLOPs): e.g. ``joint.costs_.swift`` and ``joint.costs_.super``.
+
+    Returns
+    -------
+    swift_share, super_share : float
+        Fractions of the workers (or GPUs) for each pool; they sum to 1.
+
+    Examples
+    --------
+    A Super 10 times as costly, and the Swift keeping 80% of the inputs: the
+    Super pool needs two thirds of the GPUs.
+
+    >>> from elang_sk.distributed import pool_shares
+    >>> [round(s, 3) for s in pool_shares(0.8, 1.0, 10.0)]
+    [0.333, 0.667]
+    """
+    for name, value in (("swift_cost", swift_cost), ("super_cost", super_cost)):
+        if not (isinstance(value, int | float) and 0 < value < math.inf):
+            raise ValueError(f"{name} must be a finite number > 0; got {value!r}.")
+    if not (isinstance(swift_ratio, int | float) and 0 <= swift_ratio <= 1):
+        raise ValueError(f"swift_ratio must be in [0, 1]; got {swift_ratio!r}.")
+    routed = (1 - swift_ratio) * super_cost
+    super_share = routed / (swift_cost + routed)
+    return 1 - super_share, super_share

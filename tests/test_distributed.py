@@ -1,0 +1,323 @@
+"""predict_dataset on a local Ray cluster, and its in-process twin predict_frame."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+pytest.importorskip("skops")
+import test_persist
+from test_persist import make_pairs, make_texts, text_joint
+
+from elang_sk import JointClassifier, save_joint
+from elang_sk.distributed import (
+    BadRowsError,
+    pool_shares,
+    predict_frame,
+)
+
+
+def test_import_elang_sk_imports_neither_ray_nor_torch():
+    """A fresh `import elang_sk` (and its distributed module) leaves ray unloaded."""
+    code = (
+        "import sys, elang_sk, elang_sk.distributed; "
+        "assert 'ray' not in sys.modules and 'torch' not in sys.modules, "
+        "sorted(m for m in ('ray', 'torch') if m in sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class RecordingSuper(ClassifierMixin, BaseEstimator):
+    """A fitted classifier that logs the inputs of each predict to a file.
+
+    With ``kill_marker``, the first call in any process creates the marker
+    and kills its own process: a worker dying mid-run.
+    """
+
+    def __init__(self, inner=None, log=None, kill_marker=None):
+        self.inner = inner
+        self.log = log
+        self.kill_marker = kill_marker
+
+    def fit(self, X, y):
+        self.inner = make_pipeline(TfidfVectorizer(), LogisticRegression(C=30))
+        self.inner.fit(X, y)
+        return self
+
+    def __sklearn_is_fitted__(self):
+        return self.inner is not None
+
+    @property
+    def classes_(self):
+        return self.inner.classes_
+
+    def predict(self, X):
+        if self.kill_marker is not None and not os.path.exists(self.kill_marker):
+            open(self.kill_marker, "w").close()
+            os._exit(1)
+        if self.log is not None:
+            with open(self.log, "a") as f:
+                f.write(json.dumps(list(X)) + "\n")
+        return self.inner.predict(X)
+
+    def predict_proba(self, X):
+        return self.inner.predict_proba(X)
+
+
+def recording_joint():
+    """A fitted joint model whose Super is a RecordingSuper (not logging yet)."""
+    X, y = make_texts(160)
+    swift = make_pipeline(TfidfVectorizer(), LogisticRegression(C=0.3))
+    swift.fit(X[:80], y[:80])
+    big = RecordingSuper().fit(X[:80], y[:80])
+    return JointClassifier(swift, big, router="entropy").fit(X[80:], y[80:])
+
+
+def check_matches(result, joint, X, threshold):
+    """``result`` (a frame) is what ``joint.predict`` gives at ``threshold``."""
+    joint.set_params(threshold=threshold)
+    assert result["row_id"].tolist() == list(range(len(X)))
+    assert result["text"].tolist() == list(X)
+    np.testing.assert_array_equal(result["prediction"].to_numpy(), joint.predict(X))
+    np.testing.assert_array_equal(result["served_by"].to_numpy(), joint.served_by(X))
+    np.testing.assert_array_equal(result["routing_score"], joint.routing_scores(X))
+    if hasattr(joint, "predict_proba"):
+        proba = np.array(result["probabilities"].tolist())
+        np.testing.assert_allclose(proba, joint.predict_proba(X), rtol=1e-12)
+    assert result["error"].isna().all()
+
+
+# -- in process (no Ray) -----------------------------------------------------------
+
+
+def test_predict_frame_matches_predict_and_threshold_knob():
+    """predict_frame equals joint.predict; -inf keeps all, inf routes all."""
+    joint = text_joint()
+    X, _ = make_texts(70, seed=2)
+    frame = pd.DataFrame({"text": X})
+    t = float(np.median(joint.routing_scores(X)))
+    check_matches(predict_frame(joint, frame, threshold=t, batch_size=16), joint, X, t)
+    for threshold, served in ((-np.inf, "swift"), (np.inf, "super")):
+        out = predict_frame(joint, frame, threshold=threshold)
+        assert set(out["served_by"]) == {served}
+        check_matches(out, joint, X, threshold)
+
+
+def test_predict_frame_bad_rows():
+    """Bad rows are named, the others predicted; raise keeps the full result."""
+    joint = text_joint()
+    X, _ = make_texts(12, seed=2)
+    texts = list(X)
+    texts[3], texts[7] = None, 3.5
+    frame = pd.DataFrame({"text": pd.Series(texts, dtype=object)})
+    out = predict_frame(joint, frame, on_error="record", batch_size=5)
+    bad = out["served_by"] == "error"
+    assert bad.tolist() == [i in (3, 7) for i in range(12)]
+    assert out.loc[3, "error"].startswith("row 3: ")
+    assert "row 7: " in out.loc[7, "error"] and out.loc[7, "prediction"] is None
+    good = [i for i in range(12) if i not in (3, 7)]
+    np.testing.assert_array_equal(
+        out.loc[good, "prediction"].to_numpy(), joint.predict([X[i] for i in good])
+    )
+    with pytest.raises(BadRowsError, match=r"2 row\(s\) could not .*row 3: ") as info:
+        predict_frame(joint, frame)
+    assert info.value.n_bad == 2 and len(info.value.dataset) == 12
+
+
+def test_predict_frame_refuses_bad_arguments():
+    """Missing text column, taken output columns, unknown on_error: clear errors."""
+    joint = text_joint()
+    with pytest.raises(ValueError, match="no column 'text'.*text_column="):
+        predict_frame(joint, pd.DataFrame({"review": ["a"]}))
+    with pytest.raises(ValueError, match=r"output column\(s\) \['prediction'\]"):
+        predict_frame(joint, pd.DataFrame({"text": ["a"], "prediction": [1]}))
+    with pytest.raises(ValueError, match="on_error must be 'raise' or 'record'"):
+        predict_frame(joint, pd.DataFrame({"text": ["a"]}), on_error="skip")
+    with pytest.raises(ValueError, match="threshold=nan is not a routing threshold"):
+        predict_frame(joint, pd.DataFrame({"text": ["a"]}), threshold=float("nan"))
+
+
+def test_pool_shares():
+    """The Super's share is (1 - r) c_super / (c_swift + (1 - r) c_super)."""
+    swift, big = pool_shares(0.8, 1.0, 10.0)
+    assert big == pytest.approx(2 / 3) and swift + big == pytest.approx(1)
+    assert pool_shares(1.0, 1.0, 10.0) == (1.0, 0.0)
+    with pytest.raises(ValueError, match="swift_ratio must be in"):
+        pool_shares(1.5, 1.0, 1.0)
+    with pytest.raises(ValueError, match="super_cost must be a finite number > 0"):
+        pool_shares(0.5, 1.0, 0.0)
+
+
+# -- on a local Ray cluster ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A local 2-CPU Ray cluster for the module; skipped if Ray cannot start."""
+    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    try:
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            ignore_reinit_error=True,
+            log_to_driver=False,
+        )
+    except Exception as exc:  # pragma: no cover - depends on the sandbox
+        pytest.skip(f"Ray cannot start a local cluster here: {exc}")
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    # The test helpers travel to the workers by value (they cannot import tests).
+    for module in (sys.modules[__name__], test_persist):
+        ray.cloudpickle.register_pickle_by_value(module)
+    yield ray
+    for module in (sys.modules[__name__], test_persist):
+        ray.cloudpickle.unregister_pickle_by_value(module)
+    ray.shutdown()
+
+
+def read_log(path):
+    if not path.exists():
+        return []
+    return [text for line in path.read_text().splitlines() for text in json.loads(line)]
+
+
+def test_ray_matches_predict_and_super_sees_only_routed_rows(ray_cluster, tmp_path):
+    """Equal to joint.predict at the call's threshold; the Super gets only the
+    routed rows, each once."""
+    from elang_sk.distributed import predict_dataset
+
+    joint = recording_joint()
+    X, _ = make_texts(60, seed=4)
+    threshold = float(np.median(joint.routing_scores(X)))
+    routed = [
+        x for x, s in zip(X, joint.routing_scores(X), strict=True) if s < threshold
+    ]
+    assert 0 < len(routed) < len(X)
+    joint.super_estimator_.log = str(tmp_path / "calls.jsonl")
+    ds = ray_cluster.data.from_items([{"text": x} for x in X], override_num_blocks=3)
+    out = predict_dataset(
+        joint, ds, threshold=threshold, swift_batch_size=16, super_batch_size=8
+    ).to_pandas()
+    seen = read_log(tmp_path / "calls.jsonl")
+    assert sorted(seen) == sorted(routed)
+    joint.super_estimator_.log = None
+    check_matches(out, joint, X, threshold)
+
+
+def test_ray_loads_folder_and_reads_files(ray_cluster, tmp_path):
+    """Workers load the saved folder; Parquet input; the command on Ray too."""
+    from elang_sk.__main__ import main
+    from elang_sk.distributed import predict_dataset
+
+    joint = text_joint()
+    folder = save_joint(joint, tmp_path / "model")
+    X, _ = make_texts(40, seed=6)
+    pd.DataFrame({"review": X}).to_parquet(tmp_path / "in.parquet")
+    out = predict_dataset(
+        folder, tmp_path / "in.parquet", text_column="review", threshold=2.0
+    ).to_pandas()
+    check_matches(out.rename(columns={"review": "text"}), joint, X, 2.0)
+
+    pd.DataFrame({"text": X}).to_json(
+        tmp_path / "in.jsonl", orient="records", lines=True
+    )
+    argv = ["predict", "--model", str(folder), "--input", str(tmp_path / "in.jsonl")]
+    argv += ["--output", str(tmp_path / "out.parquet"), "--ray-min-rows", "1"]
+    assert main(argv + ["--threshold", "2.0"]) == 0
+    check_matches(pd.read_parquet(tmp_path / "out.parquet"), joint, X, 2.0)
+
+
+def test_ray_bad_rows_do_not_lose_the_others(ray_cluster):
+    """A missing and a non-text input are named; every other row is predicted."""
+    from elang_sk.distributed import predict_dataset
+
+    joint = text_joint()
+    X, _ = make_texts(30, seed=7)
+    texts = list(X)
+    texts[4] = None
+    ds = ray_cluster.data.from_pandas(pd.DataFrame({"text": texts}))
+    with pytest.raises(BadRowsError, match=r"1 row\(s\) could not .*row 4: ") as info:
+        predict_dataset(joint, ds, swift_batch_size=8)
+    out = info.value.dataset.to_pandas()
+    assert out["served_by"].tolist()[4] == "error"
+    assert "TypeError" in out["error"][4] or "ValueError" in out["error"][4]
+    good = [i for i in range(30) if i != 4]
+    np.testing.assert_array_equal(
+        out.loc[good, "prediction"].to_numpy(), joint.predict([X[i] for i in good])
+    )
+    assert out["row_id"].tolist() == list(range(30))
+
+
+def test_ray_retries_a_killed_super_worker(ray_cluster, tmp_path):
+    """A Super worker that kills its process once is restarted and its batch
+    retried: no row lost, none duplicated."""
+    from elang_sk.distributed import predict_dataset
+
+    joint = recording_joint()
+    X, _ = make_texts(50, seed=8)
+    threshold = float(np.median(joint.routing_scores(X)))
+    marker = tmp_path / "killed"
+    joint.super_estimator_.kill_marker = str(marker)
+    joint.super_estimator_.log = str(tmp_path / "calls.jsonl")
+    ds = ray_cluster.data.from_items([{"text": x} for x in X])
+    out = predict_dataset(joint, ds, threshold=threshold, super_batch_size=8)
+    out = out.to_pandas()
+    assert marker.exists()  # a worker did die
+    joint.super_estimator_.kill_marker = joint.super_estimator_.log = None
+    check_matches(out, joint, X, threshold)
+    routed = [
+        x for x, s in zip(X, joint.routing_scores(X), strict=True) if s < threshold
+    ]
+    assert sorted(read_log(tmp_path / "calls.jsonl")) == sorted(routed)
+
+
+def test_ray_transformers_and_seq2seq_from_folders(ray_cluster, tmp_path):
+    """TransformerClassifier and JointSeq2Seq folders give joint.predict's output."""
+    from elang_sk.distributed import predict_dataset
+
+    joint = test_persist.transformer_joint()
+    folder = save_joint(joint, tmp_path / "tc")
+    X, _ = make_texts(20, seed=9)
+    t = float(np.median(joint.routing_scores(X)))
+    ds = ray_cluster.data.from_items([{"text": x} for x in X])
+    out = predict_dataset(folder, ds, threshold=t, swift_batch_size=7).to_pandas()
+    np.testing.assert_array_equal(
+        out["served_by"], joint.set_params(threshold=t).served_by(X)
+    )
+    np.testing.assert_array_equal(out["prediction"], joint.predict(X))
+    np.testing.assert_allclose(
+        np.array(out["probabilities"].tolist()), joint.predict_proba(X), atol=1e-6
+    )
+
+    joint = test_persist.seq2seq_joint()
+    folder = save_joint(joint, tmp_path / "s2s")
+    X, _ = make_pairs(12, seed=3)
+    t = float(np.median(joint.routing_scores(X)))
+    ds = ray_cluster.data.from_items([{"text": x} for x in X])
+    out = predict_dataset(folder, ds, threshold=t).to_pandas()
+    joint.set_params(threshold=t)
+    np.testing.assert_array_equal(out["served_by"], joint.served_by(X))
+    assert out["prediction"].tolist() == joint.predict(X).tolist()
+    assert "probabilities" not in out.columns
+
+
+def test_ray_refuses_bad_arguments(ray_cluster, tmp_path):
+    """Unknown file types and missing columns fail before any model runs."""
+    from elang_sk.distributed import predict_dataset
+
+    joint = text_joint()
+    with pytest.raises(ValueError, match=r"unknown file type '\.xlsx'"):
+        predict_dataset(joint, tmp_path / "in.xlsx")
+    ds = ray_cluster.data.from_items([{"review": "good film"}])
+    with pytest.raises(ValueError, match="no column 'text'"):
+        predict_dataset(joint, ds)
+    with pytest.raises(ValueError, match="on_error must be"):
+        predict_dataset(joint, ds, on_error="ignore")
