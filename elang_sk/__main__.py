@@ -1,10 +1,11 @@
-"""Command line: ``elang-sk run`` (also ``python -m elang_sk run``)."""
+"""Command line: ``elang-sk run``, ``elang-sk predict`` (or ``python -m elang_sk``)."""
 
 import argparse
 import contextlib
 import os
 import sys
 
+from elang_sk._cli_predict import add_parser as add_predict_parser
 from elang_sk._protocol import DEFAULTS
 
 
@@ -120,6 +121,7 @@ def _parser():
         description="List the datasets and pretrained models that `elang-sk run` "
         "can fetch, with their sizes, descriptions and terms of use.",
     )
+    add_predict_parser(commands)
     return parser
 
 
@@ -221,6 +223,17 @@ def _quiet_transformers():
             logging.enable_progress_bar()
 
 
+def _predict(args):
+    from elang_sk._cli_predict import run as run_predict
+    from elang_sk._persist import ModelFolderError
+
+    try:
+        return run_predict(args)
+    except (OSError, ValueError, ImportError, ModelFolderError) as exc:
+        print(f"elang-sk: error: {exc}", file=sys.stderr)
+        return 1
+
+
 def main(argv=None):
     """Entry point of the ``elang-sk`` command."""
     parser = _parser()
@@ -228,6 +241,8 @@ def main(argv=None):
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "predict":
+        return _predict(args)
     if args.command == "list":
         _list()
         return 0

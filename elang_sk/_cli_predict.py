@@ -1,0 +1,198 @@
+"""The ``elang-sk predict`` command: batch prediction with a saved joint model.
+
+Reads a table (Parquet, JSON lines, CSV, or text with one input per line),
+predicts with a folder written by :func:`elang_sk.save_joint`, and writes the
+table with the outputs of :func:`elang_sk.distributed.predict_dataset`. Small
+inputs, or machines without Ray, run in this process with a progress bar;
+large ones (or ``--ray-address``) run on Ray Data.
+"""
+
+import sys
+from pathlib import Path
+
+_FORMATS = (".parquet", ".pq", ".jsonl", ".csv", ".txt")
+
+
+def add_parser(commands):
+    """Register the ``predict`` subcommand on an argparse subparsers object."""
+    predict = commands.add_parser(
+        "predict",
+        help="predict a table of inputs with a saved joint model",
+        description="Predict every row of --input with the joint model saved in "
+        "--model (elang_sk.save_joint) and write --output with the columns "
+        "prediction, served_by, routing_score, error (and probabilities for a "
+        "classifier). Runs in this process for small inputs or without Ray, "
+        "else on Ray Data (a Swift pool and a Super pool).",
+    )
+    predict.add_argument("--model", required=True, help="folder from save_joint")
+    predict.add_argument(
+        "--input", required=True, help="input table: .parquet, .jsonl, .csv or .txt"
+    )
+    predict.add_argument(
+        "--output", required=True, help="output table: .parquet, .jsonl or .csv"
+    )
+    predict.add_argument(
+        "--text-column", default="text", help="column of the inputs (default: text)"
+    )
+    predict.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="routing threshold (default: the model's own)",
+    )
+    predict.add_argument(
+        "--ray-address",
+        default=None,
+        help="Ray cluster to run on ('auto', 'ray://host:10001', ...); implies Ray",
+    )
+    predict.add_argument(
+        "--ray-min-rows",
+        type=int,
+        default=10_000,
+        help="use Ray (when installed) from this many rows on (default: %(default)s)",
+    )
+    predict.add_argument("--batch-size", type=int, default=256)
+    predict.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _suffix(path, allowed, what):
+    suffix = Path(path).suffix.lower()
+    if suffix not in allowed:
+        raise ValueError(
+            f"{what} {path!r} must end in one of {', '.join(allowed)}; got "
+            f"{suffix or 'no suffix'}."
+        )
+    return suffix
+
+
+def read_table(path):
+    """A pandas DataFrame of a .parquet, .jsonl, .csv or .txt file."""
+    import pandas as pd
+
+    suffix = _suffix(path, _FORMATS, "--input")
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if suffix == ".jsonl":
+        return pd.read_json(path, lines=True, dtype=False)
+    if suffix == ".csv":
+        return pd.read_csv(path, keep_default_na=False)
+    with open(path, encoding="utf-8") as f:
+        return pd.DataFrame({"text": f.read().splitlines()})
+
+
+def write_table(frame, path):
+    """Write ``frame`` as .parquet, .jsonl or .csv."""
+    import pandas as pd
+
+    suffix = _suffix(path, (".parquet", ".pq", ".jsonl", ".csv"), "--output")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    frame = frame.copy()
+    for name, dtype in frame.dtypes.items():
+        if isinstance(dtype, pd.ArrowDtype):
+            # Arrow-backed columns (Ray's lists) as plain Python objects: their
+            # dtype names do not round-trip through the Parquet metadata.
+            frame[name] = pd.Series(
+                frame[name].tolist(), index=frame.index, dtype=object
+            )
+    if suffix in (".parquet", ".pq"):
+        frame.to_parquet(path, index=False)
+    elif suffix == ".jsonl":
+        frame.to_json(path, orient="records", lines=True, force_ascii=False)
+    else:
+        frame.to_csv(path, index=False)
+
+
+def _ray_available():
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _progress(total, quiet):
+    """A tqdm bar's ``update`` and ``close``, or no-ops when quiet or absent."""
+    if quiet:
+        return (lambda n: None), (lambda: None)
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        done = [0]
+
+        def update(n):
+            done[0] += n
+            print(f"predicted {done[0]}/{total} rows", file=sys.stderr)
+
+        return update, (lambda: None)
+    bar = tqdm(total=total, unit="row", desc="predict", file=sys.stderr)
+    return bar.update, bar.close
+
+
+def run(args):
+    """Run ``elang-sk predict``; returns the exit status."""
+    from elang_sk._persist import load_joint
+    from elang_sk.distributed import _check_columns as check_columns
+    from elang_sk.distributed import predict_dataset, predict_frame
+
+    _suffix(args.output, (".parquet", ".pq", ".jsonl", ".csv"), "--output")
+    _suffix(args.input, _FORMATS, "--input")
+    frame = None
+    if args.ray_address is None:
+        frame = read_table(args.input)
+        check_columns(frame.columns, args.text_column)
+    use_ray = args.ray_address is not None or (
+        len(frame) >= args.ray_min_rows and _ray_available()
+    )
+    if use_ray:
+        import ray
+
+        ray.init(address=args.ray_address, ignore_reinit_error=True)
+        import ray.data
+
+        # On a cluster, Ray reads the input itself; a table read here to count
+        # its rows is handed over as it is.
+        source = args.input if frame is None else ray.data.from_pandas(frame)
+        result = predict_dataset(
+            str(Path(args.model).resolve()),
+            source,
+            threshold=args.threshold,
+            text_column=args.text_column,
+            swift_batch_size=args.batch_size,
+            super_batch_size=args.batch_size,
+            on_error="record",
+        ).to_pandas()
+    else:
+        joint = load_joint(args.model)
+        update, close = _progress(len(frame), args.quiet)
+        try:
+            result = predict_frame(
+                joint,
+                frame,
+                threshold=args.threshold,
+                text_column=args.text_column,
+                batch_size=args.batch_size,
+                on_error="record",
+                progress=update,
+            )
+        finally:
+            close()
+    write_table(result, args.output)
+    bad = result["error"].notna()
+    where = "Ray" if use_ray else "this process"
+    if bad.any():
+        first = result.loc[bad, "error"].iloc[0]
+        print(
+            f"elang-sk: error: {int(bad.sum())} of {len(result)} rows could not be "
+            f"predicted (first: {first}); the others were written to {args.output}, "
+            "the bad ones with served_by='error' and the message in 'error'.",
+            file=sys.stderr,
+        )
+        return 1
+    served = result["served_by"].value_counts().to_dict()
+    if not args.quiet:
+        print(
+            f"wrote {len(result)} predictions to {args.output} (ran in {where}; "
+            f"swift: {served.get('swift', 0)}, super: {served.get('super', 0)})",
+            file=sys.stderr,
+        )
+    return 0

@@ -1,0 +1,122 @@
+"""`elang-sk predict` in process (small inputs, or no Ray): files in, files out."""
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("skops")
+pytest.importorskip("pyarrow")
+
+from test_persist import make_texts, text_joint
+
+from elang_sk import _cli_predict, save_joint
+from elang_sk.__main__ import main
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A fitted joint model, its folder, and 30 new texts."""
+    joint = text_joint()
+    folder = save_joint(joint, tmp_path_factory.mktemp("cli") / "model")
+    X, _ = make_texts(30, seed=11)
+    return joint, folder, X
+
+
+def run(folder, source, output, *extra):
+    return main(
+        ["predict", "--model", str(folder), "--input", str(source)]
+        + ["--output", str(output), *extra]
+    )
+
+
+def test_parquet_in_parquet_out_with_progress(saved, tmp_path, capsys):
+    """Predictions equal joint.predict at --threshold; a progress bar is shown."""
+    joint, folder, X = saved
+    pd.DataFrame({"review": X, "id": range(30)}).to_parquet(tmp_path / "in.parquet")
+    code = run(
+        folder,
+        tmp_path / "in.parquet",
+        tmp_path / "out.parquet",
+        "--threshold",
+        "2.0",
+        "--text-column",
+        "review",
+        "--batch-size",
+        "8",
+    )
+    assert code == 0
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    joint.set_params(threshold=2.0)
+    np.testing.assert_array_equal(out["prediction"], joint.predict(X))
+    np.testing.assert_array_equal(out["served_by"], joint.served_by(X))
+    assert out["id"].tolist() == list(range(30))
+    err = capsys.readouterr().err
+    assert "30/30" in err and "ran in this process" in err
+
+
+def test_jsonl_and_text_inputs(saved, tmp_path, capsys):
+    """JSON lines to CSV, and one text per line to JSON lines; --quiet is quiet."""
+    joint, folder, X = saved
+    joint.set_params(threshold="crossing")
+    pd.DataFrame({"text": X}).to_json(
+        tmp_path / "in.jsonl", orient="records", lines=True
+    )
+    assert run(folder, tmp_path / "in.jsonl", tmp_path / "out.csv", "--quiet") == 0
+    assert capsys.readouterr().err == ""
+    out = pd.read_csv(tmp_path / "out.csv")
+    np.testing.assert_array_equal(out["prediction"], joint.predict(X))
+
+    (tmp_path / "in.txt").write_text("\n".join(X) + "\n")
+    assert run(folder, tmp_path / "in.txt", tmp_path / "sub" / "out.jsonl") == 0
+    rows = [json.loads(line) for line in open(tmp_path / "sub" / "out.jsonl")]
+    assert [row["prediction"] for row in rows] == joint.predict(X).tolist()
+    assert len(rows[0]["probabilities"]) == 2
+
+
+def test_runs_in_process_without_ray(saved, tmp_path, monkeypatch, capsys):
+    """A large input runs in process, not on Ray, when ray is not installed."""
+    joint, folder, X = saved
+    monkeypatch.setattr(_cli_predict, "_ray_available", lambda: False)
+    pd.DataFrame({"text": X}).to_parquet(tmp_path / "in.parquet")
+    argv = ["--ray-min-rows", "1"]
+    assert run(folder, tmp_path / "in.parquet", tmp_path / "o.parquet", *argv) == 0
+    assert "ran in this process" in capsys.readouterr().err
+
+
+def test_bad_rows_are_written_and_reported(saved, tmp_path, capsys):
+    """A row without text fails alone: exit status 1, the others written."""
+    joint, folder, X = saved
+    joint.set_params(threshold="crossing")
+    texts = list(X)
+    texts[2] = None
+    pd.DataFrame({"text": texts}).to_parquet(tmp_path / "in.parquet")
+    assert run(folder, tmp_path / "in.parquet", tmp_path / "out.parquet") == 1
+    assert "1 of 30 rows could not be predicted (first: row 2: " in (
+        capsys.readouterr().err
+    )
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    assert out["served_by"][2] == "error"
+    good = [i for i in range(30) if i != 2]
+    np.testing.assert_array_equal(
+        out["prediction"][good].to_numpy(dtype=int), joint.predict([X[i] for i in good])
+    )
+
+
+def test_clear_errors(saved, tmp_path, capsys):
+    """Bad folder, file types and columns: exit status 1 and what to do."""
+    _, folder, X = saved
+    pd.DataFrame({"review": X}).to_parquet(tmp_path / "in.parquet")
+    pd.DataFrame({"text": X}).to_parquet(tmp_path / "texts.parquet")
+    cases = [
+        (tmp_path, tmp_path / "texts.parquet", "o.parquet", "No manifest.json"),
+        (folder, tmp_path / "in.xlsx", "o.parquet", "--input .* must end in one of"),
+        (folder, tmp_path / "in.parquet", "o.xlsx", "--output .* must end in one of"),
+        (folder, tmp_path / "in.parquet", "o.parquet", "no column 'text'"),
+    ]
+    for model, source, output, message in cases:
+        assert run(model, source, tmp_path / output) == 1
+        err = capsys.readouterr().err
+        assert re.search("elang-sk: error: .*" + message, err), err
