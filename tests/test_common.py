@@ -37,8 +37,9 @@ ESTIMATORS = [
             ("lr2", LogisticRegression()),
             ("tree", DecisionTreeClassifier(random_state=0)),
         ],
-        routers=DeferralRouter(),
+        routers=["entropy", DeferralRouter()],
         thresholds=ThresholdSelector("match_super", tol=0.01),
+        cv=2,
     ),
 ]
 
