@@ -189,3 +189,23 @@ def test_transformer_pair_chunked_and_fast_path_match_reference():
     clf.serving_chunk_size = 3
     np.testing.assert_array_equal(clf.predict(X), reference)
     np.testing.assert_allclose(clf.routing_scores(X), scores, rtol=1e-6)
+
+
+def test_run_batches_bucket_lengths_on_cpu():
+    """min_ratio ends a batch before a much shorter input; rows come back in order."""
+    pytest.importorskip("torch")
+    from elang_sk._torch_utils import run_batches
+
+    lengths = [4, 10, 5, 9, 3]
+    seen = []
+
+    def forward(rows):
+        seen.append(sorted(lengths[i] for i in rows))
+        return np.asarray(rows, dtype=float)[:, None]
+
+    out = run_batches(lengths, 4, forward, progress=False, min_ratio=0.8)
+    assert seen == [[9, 10], [4, 5], [3]]
+    np.testing.assert_array_equal(out[:, 0], np.arange(5))
+    seen.clear()
+    run_batches(lengths, 4, forward, progress=False)
+    assert seen == [[4, 5, 9, 10], [3]]
