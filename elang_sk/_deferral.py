@@ -4,7 +4,7 @@ Post-hoc deferral (Jitkrittum et al., "When Does Confidence-Based Cascade
 Deferral Suffice?", NeurIPS 2023): instead of trusting one confidence score,
 train a small model on statistics of the Swift's logits to predict, per input,
 whether sending it to the larger model helps. Its calibration scores must be
-out-of-fold (:func:`cross_fit_scores`): a threshold chosen on the deferral
+out-of-fold (``cross_fit_scores``): a threshold chosen on the deferral
 model's own training rows would be chosen on scores that are too good.
 """
 
@@ -39,7 +39,7 @@ def logit_statistics(logits):
     Returns
     -------
     statistics : ndarray of shape (n_samples, 4)
-        Columns :data:`STATISTICS`: maximum softmax probability, margin
+        Columns (``STATISTICS``): maximum softmax probability, margin
         between the two largest logits, energy (logsumexp) and negative
         entropy of the softmax.
 
@@ -127,7 +127,7 @@ class DeferralRouter(EnergyRouter):
     ``JointClassifier(router=...)`` or in ``CascadeClassifier(routers=...)``;
     they compute the target from both models' answers on the calibration data
     (:meth:`deferral_target`), train it on out-of-fold folds
-    (:func:`cross_fit_scores`) so that the threshold is chosen on scores of
+    (``cross_fit_scores``) so that the threshold is chosen on scores of
     rows it was not trained on, and refit it on all of them for serving.
     Used alone, ``fit(logits, target)`` takes the target directly.
 
