@@ -458,7 +458,13 @@ class JointClassifier(ClassifierMixin, BaseJoint):
             raise ValueError("X is empty: at least one input is needed, got 0.")
         if not hasattr(X, "__getitem__") and hasattr(X, "__array__"):
             X = np.asarray(X)  # array-likes without row indexing
-        if _takes_text(self.swift_estimator):
+        swift = self.swift_estimator
+        memo = self.__dict__.get("_swift_takes_text")
+        if memo is None or memo[0] is not swift:
+            # Reading the Swift's tags costs more than a small serving call:
+            # read them once per Swift object (fit does, before any predict).
+            memo = self._swift_takes_text = (swift, _takes_text(swift))
+        if memo[1]:
             # A Swift that declares text input gets its texts checked here, so
             # that a stray number fails with our message, not deep inside it.
             X = check_texts(
@@ -628,15 +634,6 @@ class JointClassifier(ClassifierMixin, BaseJoint):
         return tags
 
 
-def _input_tags(estimator):
-    """The input tags of an estimator; defaults for objects without tags."""
-    try:
-        return get_tags(estimator).input_tags
-    except (AttributeError, TypeError):  # a user's object, not an estimator
-        return InputTags()
-
-
-def _takes_text(estimator):
 def _plain_rows(router_input, router):
     """Whether the router's input is a finite float64 matrix of its width."""
     return (
@@ -649,6 +646,15 @@ def _plain_rows(router_input, router):
     )
 
 
+def _input_tags(estimator):
+    """The input tags of an estimator; defaults for objects without tags."""
+    try:
+        return get_tags(estimator).input_tags
+    except (AttributeError, TypeError):  # a user's object, not an estimator
+        return InputTags()
+
+
+def _takes_text(estimator):
     """Whether an estimator declares raw-text input (a 1-D sequence of str)."""
     if isinstance(estimator, Pipeline):
         estimator = estimator.steps[0][1]

@@ -151,6 +151,14 @@ class BaseScore(BaseEstimator):
     #: Whether the score reads the logits at all.
     uses_logits = True
 
+    def _validate_params(self):
+        # Scores are called once per serving call: validate a parameter set
+        # once, and again only when a parameter changes.
+        key = repr([kv for kv in sorted(vars(self).items()) if kv[0][0] != "_"])
+        if self.__dict__.get("_validated_params") != key:
+            super()._validate_params()
+            self._validated_params = key
+
     def __call__(self, logits, mask=None):
         """Score the inputs.
 
