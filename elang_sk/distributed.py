@@ -305,8 +305,8 @@ def _with_row_ids(ds, rows_per_block):
 
     The blocks are read in order (``preserve_order``), counted, grouped into
     blocks of about ``rows_per_block`` rows (many tiny blocks make every later
-    step slow), and numbered from their offsets: the ids follow the order of
-    the input.
+    step slow; large ones are split, so that every worker gets some), and
+    numbered from their offsets: the ids follow the order of the input.
     """
     import ray
     import ray.data
@@ -332,7 +332,10 @@ def _with_row_ids(ds, rows_per_block):
             group, offset, rows = [], offset + rows, 0
     if group:
         blocks.append(numbered.remote(offset, *group))
-    return ray.data.from_arrow_refs(blocks)
+    ds = ray.data.from_arrow_refs(blocks)
+    # One big block (e.g. from a DataFrame) would feed one worker only.
+    wanted = math.ceil(sum(sizes) / rows_per_block)
+    return ds.repartition(wanted) if len(blocks) < wanted else ds
 
 
 def _pool(concurrency):
@@ -369,6 +372,8 @@ def predict_dataset(
     super_concurrency=1,
     swift_num_gpus=0,
     super_num_gpus=0,
+    swift_num_cpus=1,
+    super_num_cpus=1,
     on_error="raise",
 ):
     """Run a joint model over a Ray dataset: a Swift pool, then a Super pool.
@@ -413,6 +418,10 @@ def predict_dataset(
         autoscaling pool).
     swift_num_gpus, super_num_gpus : float, default=0
         GPUs per actor of each stage (fractions share a GPU).
+    swift_num_cpus, super_num_cpus : float, default=1
+        CPUs per actor of each stage. Leave some CPUs of the cluster free for
+        Ray's own tasks (numbering, filtering, sorting): a pool that takes
+        every CPU makes the run wait forever.
     on_error : {"raise", "record"}, default="raise"
         What to do with rows that cannot be predicted (e.g. a missing text, a
         number where the model takes text): they never stop the other rows.
@@ -465,7 +474,7 @@ def predict_dataset(
     >>> out = predict_dataset(folder, ds, threshold=3.5).to_pandas()
     >>> out["served_by"].tolist()
     ['super', 'super', 'super', 'super', 'swift', 'super', 'swift', 'super']
-    >>> joint.set_params(threshold=3.5)
+    >>> _ = joint.set_params(threshold=3.5)
     >>> out["prediction"].tolist() == joint.predict(texts[:8]).tolist()
     True
     """
@@ -488,6 +497,7 @@ def predict_dataset(
         batch_format="pandas",
         compute=_pool(swift_concurrency),
         num_gpus=swift_num_gpus,
+        num_cpus=swift_num_cpus,
     ).materialize()
     kept = swift.map_batches(_rows_served_by, fn_args=(False,), batch_format="pandas")
     routed = swift.map_batches(
@@ -499,6 +509,7 @@ def predict_dataset(
         batch_format="pandas",
         compute=_pool(super_concurrency),
         num_gpus=super_num_gpus,
+        num_cpus=super_num_cpus,
     )
     context = ray.data.DataContext.get_current()
     before = context.shuffle_strategy

@@ -212,27 +212,20 @@ def test_ray_matches_predict_and_super_sees_only_routed_rows(ray_cluster, tmp_pa
     check_matches(out, joint, X, threshold)
 
 
-def test_ray_loads_folder_and_reads_files(ray_cluster, tmp_path):
-    """Workers load the saved folder; Parquet input; the command on Ray too."""
+def test_ray_command_loads_folder_and_reads_files(ray_cluster, tmp_path):
+    """`elang-sk predict --ray-address`: workers load the saved folder and Ray
+    reads the Parquet input itself."""
     from elang_sk.__main__ import main
-    from elang_sk.distributed import predict_dataset
 
     joint = text_joint()
     folder = save_joint(joint, tmp_path / "model")
     X, _ = make_texts(40, seed=6)
     pd.DataFrame({"review": X}).to_parquet(tmp_path / "in.parquet")
-    out = predict_dataset(
-        folder, tmp_path / "in.parquet", text_column="review", threshold=2.0
-    ).to_pandas()
+    argv = ["predict", "--model", str(folder), "--input", str(tmp_path / "in.parquet")]
+    argv += ["--output", str(tmp_path / "out.parquet"), "--ray-address", "local"]
+    assert main(argv + ["--threshold", "2.0", "--text-column", "review"]) == 0
+    out = pd.read_parquet(tmp_path / "out.parquet")
     check_matches(out.rename(columns={"review": "text"}), joint, X, 2.0)
-
-    pd.DataFrame({"text": X}).to_json(
-        tmp_path / "in.jsonl", orient="records", lines=True
-    )
-    argv = ["predict", "--model", str(folder), "--input", str(tmp_path / "in.jsonl")]
-    argv += ["--output", str(tmp_path / "out.parquet"), "--ray-min-rows", "1"]
-    assert main(argv + ["--threshold", "2.0"]) == 0
-    check_matches(pd.read_parquet(tmp_path / "out.parquet"), joint, X, 2.0)
 
 
 def test_ray_bad_rows_do_not_lose_the_others(ray_cluster):
@@ -279,33 +272,38 @@ def test_ray_retries_a_killed_super_worker(ray_cluster, tmp_path):
     assert sorted(read_log(tmp_path / "calls.jsonl")) == sorted(routed)
 
 
-def test_ray_transformers_and_seq2seq_from_folders(ray_cluster, tmp_path):
-    """TransformerClassifier and JointSeq2Seq folders give joint.predict's output."""
-    from elang_sk.distributed import predict_dataset
+def test_transformer_classifiers_from_a_folder_in_process(tmp_path):
+    """The stages on a TransformerClassifier folder give joint.predict's output.
 
+    (Run in process: the Ray stages are these same classes; the Ray transport
+    is tested with the sklearn and seq2seq models.)"""
     joint = test_persist.transformer_joint()
     folder = save_joint(joint, tmp_path / "tc")
     X, _ = make_texts(20, seed=9)
     t = float(np.median(joint.routing_scores(X)))
-    ds = ray_cluster.data.from_items([{"text": x} for x in X])
-    out = predict_dataset(folder, ds, threshold=t, swift_batch_size=7).to_pandas()
-    np.testing.assert_array_equal(
-        out["served_by"], joint.set_params(threshold=t).served_by(X)
-    )
+    out = predict_frame(folder, pd.DataFrame({"text": X}), threshold=t, batch_size=7)
+    joint.set_params(threshold=t)
+    np.testing.assert_array_equal(out["served_by"], joint.served_by(X))
     np.testing.assert_array_equal(out["prediction"], joint.predict(X))
     np.testing.assert_allclose(
         np.array(out["probabilities"].tolist()), joint.predict_proba(X), atol=1e-6
     )
+
+
+def test_ray_seq2seq_from_a_folder(ray_cluster, tmp_path):
+    """A JointSeq2Seq folder on Ray gives joint.predict's translations."""
+    from elang_sk.distributed import predict_dataset
 
     joint = test_persist.seq2seq_joint()
     folder = save_joint(joint, tmp_path / "s2s")
     X, _ = make_pairs(12, seed=3)
     t = float(np.median(joint.routing_scores(X)))
     ds = ray_cluster.data.from_items([{"text": x} for x in X])
-    out = predict_dataset(folder, ds, threshold=t).to_pandas()
+    out = predict_dataset(folder, ds, threshold=t, swift_batch_size=5).to_pandas()
     joint.set_params(threshold=t)
     np.testing.assert_array_equal(out["served_by"], joint.served_by(X))
     assert out["prediction"].tolist() == joint.predict(X).tolist()
+    np.testing.assert_array_equal(out["routing_score"], joint.routing_scores(X))
     assert "probabilities" not in out.columns
 
 

@@ -50,8 +50,10 @@ def text_joint(**params):
     return JointClassifier(swift, big, **params).fit(X[80:], y[80:])
 
 
-def assert_same_predictions(loaded, joint, X):
-    np.testing.assert_array_equal(loaded.routing_scores(X), joint.routing_scores(X))
+def assert_same_predictions(loaded, joint, X, rtol=0):
+    np.testing.assert_allclose(
+        loaded.routing_scores(X), joint.routing_scores(X), rtol=rtol, atol=0
+    )
     np.testing.assert_array_equal(loaded.predict(X), joint.predict(X))
     np.testing.assert_array_equal(loaded.served_by(X), joint.served_by(X))
 
@@ -326,8 +328,11 @@ def test_transformer_classifiers_round_trip(tmp_path):
     assert (folder / "swift" / "model.safetensors").is_file()
     loaded = load_joint(folder, device="cpu")
     X, _ = make_texts(12, seed=5)
-    assert_same_predictions(loaded, joint, X)
-    np.testing.assert_array_equal(loaded.predict_proba(X), joint.predict_proba(X))
+    assert_same_predictions(loaded, joint, X, rtol=1e-6)
+    # float32 forward passes are reproducible to rounding only (thread schedule).
+    np.testing.assert_allclose(
+        loaded.predict_proba(X), joint.predict_proba(X), rtol=1e-6, atol=1e-7
+    )
     assert loaded.costs_.unit == "FLOPs"
     swift, big = joint.swift_estimator_, joint.super_estimator_
     for name in ("coef_", "intercept_"):
