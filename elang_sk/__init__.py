@@ -44,6 +44,7 @@ from elang_sk._cascade import CascadeClassifier
 from elang_sk._deferral import DeferralRouter, logit_statistics
 from elang_sk._joint import JointClassifier
 from elang_sk._persist import ModelFolderError, load_joint, save_joint
+from elang_sk._risk import CertificationWarning
 from elang_sk._router import EnergyRouter
 from elang_sk._scores import (
     BaseScore,
@@ -66,6 +67,7 @@ _LAZY = {
 __all__ = [
     "BaseScore",
     "CascadeClassifier",
+    "CertificationWarning",
     "DeferralRouter",
     "EnergyLogitsWarning",
     "EnergyRouter",

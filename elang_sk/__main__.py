@@ -109,6 +109,15 @@ def _parser():
         action="store_true",
         help="skip tradeoff.png and score_distribution.png (no matplotlib needed)",
     )
+    run.add_argument(
+        "--calibration",
+        choices=("dev", "cross-fit"),
+        default="dev",
+        help="rows the risk-controlled thresholds are certified on: the dev split "
+        "(a guarantee), or dev plus out-of-fold train predictions (more rows, an "
+        "approximation: see the user guide's Guarantees page) "
+        "(default: %(default)s)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress messages")
     run.add_argument(
         "--retime",
@@ -276,6 +285,7 @@ def main(argv=None):
                 quiet=args.quiet,
                 retime=args.retime,
                 subsample=args.subsample,
+                calibration=args.calibration,
             )
     except (OSError, ValueError, ImportError) as exc:
         print(f"elang-sk: error: {exc}", file=sys.stderr)

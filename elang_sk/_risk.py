@@ -49,7 +49,7 @@ class CertificationWarning(UserWarning):
     Examples
     --------
     >>> import warnings
-    >>> from elang_sk._risk import CertificationWarning
+    >>> from elang_sk import CertificationWarning
     >>> issubclass(CertificationWarning, UserWarning)
     True
     """
