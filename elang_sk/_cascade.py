@@ -16,8 +16,8 @@ from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
 
 from elang_sk._base import RoutingReport, check_threshold_value
 from elang_sk._cache import MEMORY_CONSTRAINTS, hash_inputs, resolve_cache
-from elang_sk._deferral import DeferralRouter, cross_fit_scores
-from elang_sk._router import EnergyRouter
+from elang_sk._deferral import DeferralRouter
+from elang_sk._router import EnergyRouter, cross_fit_scores
 from elang_sk._runner import ModelRunner, is_fitted
 from elang_sk._scores import SCORES, get_score
 from elang_sk._source import LogitSource

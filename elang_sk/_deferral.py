@@ -8,15 +8,11 @@ out-of-fold (``cross_fit_scores``): a threshold chosen on the deferral
 model's own training rows would be chosen on scores that are too good.
 """
 
-from numbers import Integral
-
 import numpy as np
 from sklearn.base import _fit_context, clone, is_classifier
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.model_selection import check_cv
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -66,50 +62,6 @@ def logit_statistics(logits):
             EntropyScore()(logits),
         ]
     )
-
-
-def cross_fit_scores(router, X, y, cv):
-    """Out-of-fold routing scores: each row scored by a router not fit on it.
-
-    Parameters
-    ----------
-    router : estimator
-        An unfitted router with ``fit(X, y)`` and ``score_samples(X)``.
-    X : array-like of shape (n_samples, n_features)
-        The router's input.
-    y : array-like of shape (n_samples,)
-        Its training target; folds are stratified on it.
-    cv : int, cross-validation generator or None
-        None (or fewer than two rows of the rarest target value) trains and
-        scores on the same rows.
-
-    Returns
-    -------
-    scores : ndarray of shape (n_samples,)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from elang_sk import DeferralRouter
-    >>> from elang_sk._deferral import cross_fit_scores
-    >>> rng = np.random.default_rng(0)
-    >>> logits = rng.normal(size=(60, 3))
-    >>> target = (rng.random(60) < 0.3).astype(float)
-    >>> cross_fit_scores(DeferralRouter(), logits, target, cv=3).shape
-    (60,)
-    """
-    y = np.asarray(y)
-    if isinstance(cv, Integral):
-        # Every fold needs every target value; tiny data gets fewer folds.
-        cv = min(cv, np.unique(y, return_counts=True)[1].min())
-    if cv is None or (isinstance(cv, Integral) and cv < 2):
-        return clone(router).fit(X, y).score_samples(X)
-    scores = np.empty(len(y))
-    classifier = type_of_target(y) in ("binary", "multiclass")
-    for train, test in check_cv(cv, y, classifier=classifier).split(X, y):
-        fold = clone(router).fit(_safe_indexing(X, train), y[train])
-        scores[test] = fold.score_samples(_safe_indexing(X, test))
-    return scores
 
 
 class DeferralRouter(EnergyRouter):

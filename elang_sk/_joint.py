@@ -1,12 +1,12 @@
 """JointClassifier: E-LANG joint inference of a Swift and a Super classifier."""
 
 from collections.abc import Mapping
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from scipy import sparse
 from sklearn.base import ClassifierMixin, _fit_context, clone
-from sklearn.model_selection import check_cv, train_test_split
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, InputTags, _safe_indexing, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -17,7 +17,7 @@ from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
 from elang_sk._base import BaseJoint
 from elang_sk._cache import MEMORY_CONSTRAINTS
 from elang_sk._deferral import DeferralRouter
-from elang_sk._router import EnergyRouter
+from elang_sk._router import EnergyRouter, cross_fit_scores
 from elang_sk._runner import ModelRunner, is_fitted
 from elang_sk._scores import SCORES, get_score
 from elang_sk._source import LogitSource
@@ -283,10 +283,10 @@ class JointClassifier(ClassifierMixin, BaseJoint):
             target = router.deferral_target(
                 np.asarray(swift_pred) == y, np.asarray(super_pred) == y
             )
-            scores = self._out_of_fold_scores(router, router_input, target)
+            scores = cross_fit_scores(router, router_input, target, self.cv)
             router.fit(router_input, target)
         elif source.head:
-            scores = self._out_of_fold_scores(router, router_input, y)
+            scores = cross_fit_scores(router, router_input, y, self.cv)
             router.fit(router_input, y)
         else:
             router.fit(router_input)
@@ -353,21 +353,6 @@ class JointClassifier(ClassifierMixin, BaseJoint):
                 "samples, or retrain the models with these labels."
             )
         return np.asarray(swift.classes_)
-
-    def _out_of_fold_scores(self, router, router_input, y):
-        cv = self.cv
-        if cv is None:
-            return clone(router).fit(router_input, y).score_samples(router_input)
-        if isinstance(cv, Integral):
-            # Every fold needs every class; tiny data gets fewer folds.
-            cv = min(cv, np.unique(y, return_counts=True)[1].min())
-            if cv < 2:
-                return clone(router).fit(router_input, y).score_samples(router_input)
-        scores = np.empty(len(y))
-        for train, test in check_cv(cv, y, classifier=True).split(router_input, y):
-            fold = clone(router).fit(_safe_indexing(router_input, train), y[train])
-            scores[test] = fold.score_samples(_safe_indexing(router_input, test))
-        return scores
 
     # -- costs ------------------------------------------------------------------
 

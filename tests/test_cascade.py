@@ -22,7 +22,7 @@ from elang_sk import (
     ThresholdSelector,
 )
 from elang_sk._cascade import cascade_cost, cascade_stages
-from elang_sk._deferral import cross_fit_scores
+from elang_sk._router import cross_fit_scores
 
 COSTS = {"small": 1.0, "medium": 3.0, "large": 20.0}
 
