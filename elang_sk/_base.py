@@ -25,8 +25,9 @@ from numbers import Real
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.utils import Bunch, _safe_indexing
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
+from elang_sk._cache import n_samples
 from elang_sk._router import EnergyRouter
 from elang_sk._runner import is_fitted
 from elang_sk._threshold import ThresholdSelector
@@ -334,7 +335,7 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
         self._check_serving()
         threshold = self._threshold_in_use()
         X = self._check_inputs(X)
-        n = _num_samples(X)
+        n = n_samples(X)
         if n <= self.serving_chunk_size:
             return self._serve_chunk(X, method, threshold)
         out, keep, scores = None, np.empty(n, dtype=bool), np.empty(n)
@@ -366,7 +367,7 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
         """
         self._check_serving()
         X = self._check_inputs(X)
-        n = _num_samples(X)
+        n = n_samples(X)
         if n <= self.serving_chunk_size:
             return self._scores(self._start(X))
         scores = np.empty(n)

@@ -5,23 +5,23 @@ import time
 from numbers import Real
 
 import numpy as np
-from scipy import sparse
 from sklearn.base import ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch, _safe_indexing
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import _BaseComposition, available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from elang_sk._base import RoutingReport, check_threshold_value
-from elang_sk._cache import MEMORY_CONSTRAINTS, hash_inputs, resolve_cache
+from elang_sk._cache import MEMORY_CONSTRAINTS, hash_inputs, n_samples, resolve_cache
 from elang_sk._deferral import DeferralRouter
 from elang_sk._router import EnergyRouter, cross_fit_scores
 from elang_sk._runner import ModelRunner, is_fitted
 from elang_sk._scores import SCORES, get_score
 from elang_sk._source import LogitSource
 from elang_sk._threshold import ThresholdSelector
+from elang_sk._validation import check_samples
 
 # Candidate thresholds per stage in the joint search: quantiles of its scores.
 _N_CANDIDATES = 64
@@ -386,7 +386,7 @@ class CascadeClassifier(ClassifierMixin, MetaEstimatorMixin, _BaseComposition):
         """
         self._check_params()
         X = self._check_inputs(X)
-        y = self._check_y(_num_samples(X), y)
+        y = self._check_y(n_samples(X), y)
         names = [name for name, _ in self.estimators]
         if self.costs == "flops" and not self._can_count_flops():
             raise ValueError(
@@ -531,7 +531,7 @@ class CascadeClassifier(ClassifierMixin, MetaEstimatorMixin, _BaseComposition):
         return np.array(router_cost), np.array(full_cost)
 
     def _calibration_costs(self, X, seconds):
-        n = _num_samples(X)
+        n = n_samples(X)
         if isinstance(self.costs, dict):
             values = np.array([float(self.costs[name]) for name, _ in self.estimators])
             full = np.repeat(values[:, None], n, axis=1)
@@ -545,7 +545,7 @@ class CascadeClassifier(ClassifierMixin, MetaEstimatorMixin, _BaseComposition):
     def _costs_on(self, X):
         if self.costs_.unit == "FLOPs":
             return self._flops(X)
-        n = _num_samples(X)
+        n = n_samples(X)
         return (
             np.repeat(self.costs_.router[:, None], n, axis=1),
             np.repeat(self.costs_.full[:, None], n, axis=1),
@@ -676,31 +676,7 @@ class CascadeClassifier(ClassifierMixin, MetaEstimatorMixin, _BaseComposition):
     # -- serving ----------------------------------------------------------------
 
     def _check_inputs(self, X):
-        if isinstance(X, str | bytes):
-            raise TypeError(
-                "X must be a sequence of inputs, got a single string. Wrap it in "
-                "a list: [text]."
-            )
-        if sparse.issparse(X):  # before dict: a DOK matrix is a dict
-            return X if X.format in ("csr", "csc") else X.tocsr()  # row indexing
-        if isinstance(X, dict):
-            raise TypeError(
-                "X is a dict: its keys would be read as the inputs. Pass a "
-                "sequence of inputs (a list, an array or a DataFrame)."
-            )
-        try:
-            n = _num_samples(X)
-        except TypeError as exc:
-            raise TypeError(
-                "X must be a sequence of inputs that the stages take (a list, an "
-                "array, a sparse matrix or a DataFrame), with a length and row "
-                f"indexing; got {type(X).__name__}."
-            ) from exc
-        if n == 0:
-            raise ValueError("X is empty: at least one input is needed, got 0.")
-        if not hasattr(X, "__getitem__") and hasattr(X, "__array__"):
-            X = np.asarray(X)
-        return X
+        return check_samples(X, "the stages")
 
     def _check_y(self, n, y):
         if y is None:
@@ -736,7 +712,7 @@ class CascadeClassifier(ClassifierMixin, MetaEstimatorMixin, _BaseComposition):
         check_is_fitted(self, "calibration_")
         thresholds = self.thresholds_
         X = self._check_inputs(X)
-        n = _num_samples(X)
+        n = n_samples(X)
         cache = resolve_cache(self.memory)
         keys = hash_inputs(X) if cache is not None else None
         stage = np.full(n, len(self.estimators_) - 1)

@@ -1,10 +1,8 @@
 """JointClassifier: E-LANG joint inference of a Swift and a Super classifier."""
 
-from collections.abc import Mapping
 from numbers import Real
 
 import numpy as np
-from scipy import sparse
 from sklearn.base import ClassifierMixin, _fit_context, clone
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import Pipeline
@@ -12,17 +10,17 @@ from sklearn.utils import Bunch, InputTags, _safe_indexing, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _num_samples, check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from elang_sk._base import BaseJoint
-from elang_sk._cache import MEMORY_CONSTRAINTS
+from elang_sk._cache import MEMORY_CONSTRAINTS, n_samples
 from elang_sk._deferral import DeferralRouter
 from elang_sk._router import EnergyRouter, cross_fit_scores
 from elang_sk._runner import ModelRunner, is_fitted
 from elang_sk._scores import SCORES, get_score
 from elang_sk._source import LogitSource
 from elang_sk._threshold import STRATEGIES, ThresholdSelector
-from elang_sk._validation import check_texts
+from elang_sk._validation import check_samples, check_texts
 from elang_sk.metrics import joint_cost
 
 _SUB_ESTIMATORS = ("swift_estimator", "super_estimator")
@@ -256,7 +254,7 @@ class JointClassifier(ClassifierMixin, BaseJoint):
             )
         self._check_params()
         X = self._check_inputs(X)
-        y = self._check_y(_num_samples(X), y)
+        y = self._check_y(n_samples(X), y)
         if self.costs == "flops" and not self._can_count_flops():
             raise ValueError(
                 "costs='flops' needs sub-models with an estimate_flops method "
@@ -404,7 +402,7 @@ class JointClassifier(ClassifierMixin, BaseJoint):
         X = self._check_inputs(X)
         if self.costs_.unit == "FLOPs":
             return self._costs_of(X)
-        n = _num_samples(X)
+        n = n_samples(X)
         costs = Bunch(unit=self.costs_.unit)
         for part in ("router", "swift", "super"):
             costs[part] = np.full(n, self.costs_[part])
@@ -418,31 +416,7 @@ class JointClassifier(ClassifierMixin, BaseJoint):
         Everything else is for the sub-models to check, in their own terms;
         only a Swift whose tags declare raw-text input gets its texts checked.
         """
-        if isinstance(X, str | bytes):
-            raise TypeError(
-                "X must be a sequence of inputs, got a single string. Wrap it in "
-                "a list: [text]."
-            )
-        if sparse.issparse(X):  # before Mapping: a DOK matrix is a dict
-            return X if X.format in ("csr", "csc") else X.tocsr()  # row indexing
-        if isinstance(X, Mapping):
-            raise TypeError(
-                "X is a dict: its keys would be read as the inputs. Pass a "
-                "sequence of inputs (a list of str, a list of dicts for a "
-                "DictVectorizer, an array or a DataFrame)."
-            )
-        try:
-            n = _num_samples(X)
-        except TypeError as exc:
-            raise TypeError(
-                "X must be a sequence of inputs that the sub-models take (a list, "
-                "an array, a sparse matrix or a DataFrame), with a length and row "
-                f"indexing; got {type(X).__name__}."
-            ) from exc
-        if n == 0:
-            raise ValueError("X is empty: at least one input is needed, got 0.")
-        if not hasattr(X, "__getitem__") and hasattr(X, "__array__"):
-            X = np.asarray(X)  # array-likes without row indexing
+        X = check_samples(X)
         swift = self.swift_estimator
         memo = self.__dict__.get("_swift_takes_text")
         if memo is None or memo[0] is not swift:

@@ -1,6 +1,68 @@
-"""Input validation shared by the estimators that take raw text."""
+"""Input validation shared by the estimators: rows of inputs, and raw texts."""
 
 from collections.abc import Mapping
+
+import numpy as np
+from scipy import sparse
+
+
+def check_samples(X, models="the sub-models"):
+    """Check what a meta-estimator needs of ``X``: a non-empty indexable sequence.
+
+    Everything else is for the sub-models to check, in their own terms, so
+    that any ``X`` they accept passes through (texts, arrays, sparse matrices,
+    DataFrames, lists of dicts, token ids). Counting rows does not go through
+    :func:`sklearn.utils.validation._num_samples`, whose dataframe detection
+    costs more than a small serving call.
+
+    Parameters
+    ----------
+    X : object
+        The inputs.
+    models : str, default="the sub-models"
+        What takes ``X``, for the error message.
+
+    Returns
+    -------
+    X : object
+        ``X`` itself; a sparse matrix as CSR or CSC and an array-like without
+        row indexing as an ndarray, so that rows can be taken.
+
+    Examples
+    --------
+    >>> from elang_sk._validation import check_samples
+    >>> check_samples([{"a": 1.0}, {"b": 2.0}])
+    [{'a': 1.0}, {'b': 2.0}]
+    """
+    if isinstance(X, str | bytes):
+        raise TypeError(
+            "X must be a sequence of inputs, got a single string. Wrap it in a "
+            "list: [text]."
+        )
+    if sparse.issparse(X):  # before Mapping: a DOK matrix is a dict
+        X = X if X.format in ("csr", "csc") else X.tocsr()  # row indexing
+    elif isinstance(X, Mapping):
+        raise TypeError(
+            "X is a dict: its keys would be read as the inputs. Pass a sequence "
+            "of inputs (a list of str, a list of dicts for a DictVectorizer, an "
+            "array or a DataFrame)."
+        )
+    elif not hasattr(X, "__getitem__") and hasattr(X, "__array__"):
+        X = np.asarray(X)  # array-likes without row indexing
+    shape = getattr(X, "shape", None)
+    try:
+        n = shape[0] if shape is not None and len(shape) else len(X)
+        if not hasattr(X, "__getitem__"):
+            raise TypeError("no row indexing")
+    except TypeError as exc:
+        raise TypeError(
+            f"X must be a sequence of inputs that {models} take (a list, an "
+            "array, a sparse matrix or a DataFrame), with a length and row "
+            f"indexing; got {type(X).__name__}."
+        ) from exc
+    if n == 0:
+        raise ValueError("X is empty: at least one input is needed, got 0.")
+    return X
 
 
 def check_texts(X, name="X", *, allow_empty_strings=True, hint=""):
