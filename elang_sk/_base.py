@@ -24,6 +24,7 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
+from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch, _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
@@ -116,6 +117,55 @@ def check_threshold_value(threshold):
     return float(threshold)
 
 
+def check_cost_value(key, value):
+    """A clear error unless ``costs[key]`` is a finite non-negative number."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, Real)
+        or not 0 <= value < np.inf
+    ):
+        raise ValueError(
+            f"costs[{key!r}] must be a finite non-negative number; got {value!r}."
+        )
+
+
+def fit_unfitted(models, X, y, calibration_size, random_state):
+    """Train the unfitted models on a split of ``X``; calibrate on the rest.
+
+    Pre-trained (fitted) models are used as given. If any model is unfitted,
+    ``X, y`` is split (stratified when every class allows it), the unfitted
+    models are cloned and trained on one part, and the other part is returned
+    for calibration, so that no threshold is chosen on a model's own training
+    data.
+
+    Returns
+    -------
+    fitted : list of estimators
+    X_calibration, y_calibration
+        All of ``X, y`` when every model was pre-trained.
+    """
+    if all(is_fitted(model) for model in models):
+        return list(models), X, y
+    indices = np.arange(len(y))
+    try:
+        train, calib = train_test_split(
+            indices,
+            test_size=calibration_size,
+            random_state=random_state,
+            stratify=y,
+        )
+    except ValueError:  # a class too small to stratify
+        train, calib = train_test_split(
+            indices, test_size=calibration_size, random_state=random_state
+        )
+    X_train, y_train = _safe_indexing(X, train), y[train]
+    fitted = [
+        model if is_fitted(model) else clone(model).fit(X_train, y_train)
+        for model in models
+    ]
+    return fitted, _safe_indexing(X, calib), y[calib]
+
+
 class BaseJoint(MetaEstimatorMixin, BaseEstimator):
     """Base class of the joint estimators (fit skeleton, serving, costs).
 
@@ -184,15 +234,7 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
                     f"optionally 'router'); got {sorted(self.costs)}."
                 )
             for key, value in self.costs.items():
-                if (
-                    isinstance(value, bool)
-                    or not isinstance(value, Real)
-                    or not 0 <= value < np.inf
-                ):
-                    raise ValueError(
-                        f"costs[{key!r}] must be a finite non-negative number; got "
-                        f"{value!r}."
-                    )
+                check_cost_value(key, value)
 
     def _given_costs(self, n):
         """Per-input costs from a ``costs`` dict, or None if not given as one."""

@@ -6,14 +6,18 @@ from numbers import Real
 
 import numpy as np
 from sklearn.base import ClassifierMixin, MetaEstimatorMixin, _fit_context, clone
-from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch, _safe_indexing
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import _BaseComposition, available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from elang_sk._base import RoutingReport, check_threshold_value
+from elang_sk._base import (
+    RoutingReport,
+    check_cost_value,
+    check_threshold_value,
+    fit_unfitted,
+)
 from elang_sk._cache import MEMORY_CONSTRAINTS, hash_inputs, n_samples, resolve_cache
 from elang_sk._deferral import DeferralRouter
 from elang_sk._router import EnergyRouter, cross_fit_scores
@@ -343,15 +347,7 @@ class CascadeClassifier(ClassifierMixin, MetaEstimatorMixin, _BaseComposition):
                     f"{names}; got {sorted(self.costs)}."
                 )
             for key, value in self.costs.items():
-                if (
-                    isinstance(value, bool)
-                    or not isinstance(value, Real)
-                    or not 0 <= value < np.inf
-                ):
-                    raise ValueError(
-                        f"costs[{key!r}] must be a finite non-negative number; "
-                        f"got {value!r}."
-                    )
+                check_cost_value(key, value)
 
     def _router(self, k):
         router = self.routers[k] if isinstance(self.routers, list) else self.routers
@@ -456,25 +452,7 @@ class CascadeClassifier(ClassifierMixin, MetaEstimatorMixin, _BaseComposition):
 
     def _fit_stages(self, X, y):
         given = [est for _, est in self.estimators]
-        if all(is_fitted(est) for est in given):
-            return given, X, y
-        indices = np.arange(len(y))
-        try:
-            train, calib = train_test_split(
-                indices,
-                test_size=self.calibration_size,
-                random_state=self.random_state,
-                stratify=y,
-            )
-        except ValueError:  # a class too small to stratify
-            train, calib = train_test_split(
-                indices, test_size=self.calibration_size, random_state=self.random_state
-            )
-        X_train, y_train = _safe_indexing(X, train), y[train]
-        fitted = [
-            est if is_fitted(est) else clone(est).fit(X_train, y_train) for est in given
-        ]
-        return fitted, _safe_indexing(X, calib), y[calib]
+        return fit_unfitted(given, X, y, self.calibration_size, self.random_state)
 
     def _check_classes(self, y):
         names = [name for name, _ in self.estimators]

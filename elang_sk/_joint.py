@@ -3,20 +3,19 @@
 from numbers import Real
 
 import numpy as np
-from sklearn.base import ClassifierMixin, _fit_context, clone
-from sklearn.model_selection import train_test_split
+from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.pipeline import Pipeline
-from sklearn.utils import Bunch, InputTags, _safe_indexing, get_tags
+from sklearn.utils import Bunch, InputTags, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from elang_sk._base import BaseJoint
+from elang_sk._base import BaseJoint, fit_unfitted
 from elang_sk._cache import MEMORY_CONSTRAINTS, n_samples
 from elang_sk._deferral import DeferralRouter
 from elang_sk._router import EnergyRouter, cross_fit_scores
-from elang_sk._runner import ModelRunner, is_fitted
+from elang_sk._runner import ModelRunner
 from elang_sk._scores import SCORES, get_score
 from elang_sk._source import LogitSource
 from elang_sk._threshold import STRATEGIES, ThresholdSelector
@@ -309,25 +308,10 @@ class JointClassifier(ClassifierMixin, BaseJoint):
 
     def _fit_sub_estimators(self, X, y):
         given = [getattr(self, name) for name in _SUB_ESTIMATORS]
-        if all(is_fitted(est) for est in given):
-            return (*given, X, y)
-        indices = np.arange(len(y))
-        try:
-            train, calib = train_test_split(
-                indices,
-                test_size=self.calibration_size,
-                random_state=self.random_state,
-                stratify=y,
-            )
-        except ValueError:  # a class too small to stratify
-            train, calib = train_test_split(
-                indices, test_size=self.calibration_size, random_state=self.random_state
-            )
-        X_train, y_train = _safe_indexing(X, train), y[train]
-        fitted = [
-            est if is_fitted(est) else clone(est).fit(X_train, y_train) for est in given
-        ]
-        return (*fitted, _safe_indexing(X, calib), y[calib])
+        fitted, X, y = fit_unfitted(
+            given, X, y, self.calibration_size, self.random_state
+        )
+        return (*fitted, X, y)
 
     @staticmethod
     def _check_classes(swift, super_, y):
