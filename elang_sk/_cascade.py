@@ -9,8 +9,7 @@ from sklearn.base import ClassifierMixin, MetaEstimatorMixin, _fit_context, clon
 from sklearn.utils import Bunch, _safe_indexing
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import _BaseComposition, available_if
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 
 from elang_sk._base import (
     RoutingReport,
@@ -25,7 +24,7 @@ from elang_sk._runner import ModelRunner, is_fitted
 from elang_sk._scores import SCORES, get_score
 from elang_sk._source import LogitSource
 from elang_sk._threshold import ThresholdSelector
-from elang_sk._validation import check_samples
+from elang_sk._validation import check_labels, check_samples
 
 # Candidate thresholds per stage in the joint search: quantiles of its scores.
 _N_CANDIDATES = 64
@@ -657,19 +656,7 @@ class CascadeClassifier(ClassifierMixin, MetaEstimatorMixin, _BaseComposition):
         return check_samples(X, "the stages")
 
     def _check_y(self, n, y):
-        if y is None:
-            raise ValueError(
-                "CascadeClassifier requires y to be passed, but the target y is "
-                "None: the routers and thresholds are calibrated on true labels."
-            )
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        if n != y.shape[0]:
-            raise ValueError(
-                f"X and y have different lengths: {n} inputs and {y.shape[0]} "
-                "labels. Pass one label per input."
-            )
-        return y
+        return check_labels(n, y, "CascadeClassifier")
 
     def _runners(self, X):
         """One runner per stage on ``X``, sharing input keys."""

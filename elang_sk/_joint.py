@@ -8,8 +8,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils import Bunch, InputTags, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 
 from elang_sk._base import BaseJoint, fit_unfitted
 from elang_sk._cache import MEMORY_CONSTRAINTS, n_samples
@@ -19,7 +18,7 @@ from elang_sk._runner import ModelRunner
 from elang_sk._scores import SCORES, get_score
 from elang_sk._source import LogitSource
 from elang_sk._threshold import STRATEGIES, ThresholdSelector
-from elang_sk._validation import check_samples, check_texts
+from elang_sk._validation import check_labels, check_samples, check_texts
 from elang_sk.metrics import joint_cost
 
 _SUB_ESTIMATORS = ("swift_estimator", "super_estimator")
@@ -418,19 +417,7 @@ class JointClassifier(ClassifierMixin, BaseJoint):
         return X
 
     def _check_y(self, n, y):
-        if y is None:
-            raise ValueError(
-                "JointClassifier requires y to be passed, but the target y is "
-                "None: the router and threshold are calibrated on true labels."
-            )
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        if n != y.shape[0]:
-            raise ValueError(
-                f"X and y have different lengths: {n} inputs and {y.shape[0]} "
-                "labels. Pass one label per input."
-            )
-        return y
+        return check_labels(n, y, "JointClassifier")
 
     # -- serving ----------------------------------------------------------------
 

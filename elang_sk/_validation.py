@@ -4,6 +4,8 @@ from collections.abc import Mapping
 
 import numpy as np
 from scipy import sparse
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d
 
 
 def check_samples(X, models="the sub-models"):
@@ -63,6 +65,43 @@ def check_samples(X, models="the sub-models"):
     if n == 0:
         raise ValueError("X is empty: at least one input is needed, got 0.")
     return X
+
+
+def check_labels(n, y, owner):
+    """Validate classification labels for ``n`` inputs of a meta-estimator.
+
+    Parameters
+    ----------
+    n : int
+        Number of inputs.
+    y : array-like of shape (n,)
+        The labels.
+    owner : str
+        The estimator's name, for the error message.
+
+    Returns
+    -------
+    y : ndarray of shape (n,)
+
+    Examples
+    --------
+    >>> from elang_sk._validation import check_labels
+    >>> check_labels(2, ["spam", "ham"], "JointClassifier").tolist()
+    ['spam', 'ham']
+    """
+    if y is None:
+        raise ValueError(
+            f"{owner} requires y to be passed, but the target y is None: routing "
+            "is calibrated on true labels."
+        )
+    y = column_or_1d(y, warn=True)
+    check_classification_targets(y)
+    if n != y.shape[0]:
+        raise ValueError(
+            f"X and y have different lengths: {n} inputs and {y.shape[0]} labels. "
+            "Pass one label per input."
+        )
+    return y
 
 
 def check_texts(X, name="X", *, allow_empty_strings=True, hint=""):
