@@ -189,9 +189,7 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
         ``fit`` and only read here.
         """
         check_is_fitted(self, "calibration_")
-        if isinstance(self.threshold, str | ThresholdSelector):
-            return self.threshold_selection_.threshold
-        return check_threshold_value(self.threshold)
+        return self._threshold_in_use()
 
     @property
     def threshold_selection_(self):

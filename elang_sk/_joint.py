@@ -382,7 +382,10 @@ class JointClassifier(ClassifierMixin, BaseJoint):
             and their ``unit`` (``"FLOPs"``, ``"seconds"`` or ``"given"``).
         """
         check_is_fitted(self, "calibration_")
-        X = self._check_inputs(X)
+        return self._costs_per_input(self._check_inputs(X))
+
+    def _costs_per_input(self, X):
+        """:meth:`cost_per_input` on checked ``X``."""
         if self.costs_.unit == "FLOPs":
             return self._costs_of(X)
         n = n_samples(X)
@@ -523,7 +526,7 @@ class JointClassifier(ClassifierMixin, BaseJoint):
         swift_run, super_run = self._start(X)
         router_input, _ = self.logit_source_.router_input(swift_run)
         method = self.logit_source_.method
-        costs = self.cost_per_input(X)
+        costs = self._costs_per_input(X)
         return Bunch(
             scores=self.router_.score_samples(router_input),
             logits=None
