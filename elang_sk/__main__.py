@@ -6,6 +6,7 @@ import os
 import sys
 
 from elang_sk._cli_predict import add_parser as add_predict_parser
+from elang_sk._cli_predict import batch_size_arg
 from elang_sk._protocol import DEFAULTS
 
 
@@ -75,7 +76,7 @@ def _parser():
     )
     run.add_argument(
         "--batch-size",
-        type=int,
+        type=batch_size_arg,
         default=32,
         help="inputs per forward pass of either model; larger is faster on a GPU "
         "and uses more memory (default: %(default)s)",

@@ -1,25 +1,35 @@
-"""BaseJoint: what the joint classifier and the joint seq2seq model share.
+"""BaseJoint: the one core of every joint estimator, for N >= 2 stages.
 
-A joint estimator holds a Swift and a Super model and a router. Its life has
-two halves, both written once here:
+A joint estimator holds N models, cheapest first, and a router on each but
+the last. Two stages are a Swift and a Super (:class:`JointClassifier`,
+:class:`JointSeq2Seq`); more are a cascade (:class:`CascadeClassifier`).
+Their life has two halves, both written once here:
 
-* **fit** (:meth:`BaseJoint._finish_fit`): the subclass runs both models on
-  the calibration data and scores it; this base turns per-input qualities,
+* **fit** (:meth:`BaseJoint._finish_fit`): the subclass runs the models on
+  the calibration data and scores it; this base turns per-stage qualities,
   scores and costs into ``calibration_``, ``costs_`` and ``curve_``, and
-  *chooses the threshold once* (``threshold_selection_``).
-* **serving** (:meth:`BaseJoint._serve`): score every input with the Swift
-  side, keep those with ``score >= threshold_``, run the Super on the routed
-  rows only, and merge. ``served_by``, ``routing_scores`` and
-  ``routing_report`` (eq. 17) are the same for both subclasses.
+  *chooses the thresholds once* (``threshold_selection_``, with
+  :func:`elang_sk._stage_thresholds.select_thresholds`).
+* **serving** (:meth:`BaseJoint.route`): every input goes to the first
+  stage; each stage keeps the inputs whose score is ``>= its threshold``
+  (:func:`elang_sk._stage_thresholds.keeps`), the others go on, and the
+  last stage answers what reaches it. A stage never runs on inputs stopped
+  before it. :meth:`route_stage` and :meth:`answer_stage` are the public
+  seams that the distributed stages, the Displays, the scorers and a server
+  build on; ``served_by``, ``routing_scores`` and ``routing_report`` (eq. 17,
+  :func:`elang_sk.metrics.routing_cost_per_input`) are the same for all.
 
 The subclasses hold only what differs: what an input and an answer are
-(labels or texts), how the Swift side is scored, how quality and cost are
-measured (accuracy and FLOPs of classifiers, chrF and FLOPs of decoding).
+(labels or texts), how a stage is run and scored, how quality and cost are
+measured. Their hooks: ``_stage_names``, ``_sub_model_params``,
+``_check_inputs``, ``_start``, ``_stage_scores``, ``_stage_answer``,
+``_call_costs`` and ``_report_quality``.
 """
 
 import math
 import sys
 import time
+import warnings
 from numbers import Real
 
 import numpy as np
@@ -31,16 +41,23 @@ from sklearn.utils.validation import check_is_fitted
 from elang_sk._cache import n_samples
 from elang_sk._router import EnergyRouter
 from elang_sk._runner import is_fitted
-from elang_sk._threshold import ThresholdSelector
-from elang_sk.metrics import tradeoff_curve
+from elang_sk._stage_thresholds import keeps, select_thresholds
+from elang_sk._threshold import STRATEGIES, ThresholdSelector
+from elang_sk.metrics import routing_cost_per_input, tradeoff_curve
 
-_COST_KEYS = {"swift", "super", "router"}
+#: Strategy names that are aliases of a selector strategy (kept for old code).
+_ALIASES = {"match_last": "match_super"}
 
 
 class RoutingReport(Bunch):
-    """A :class:`~sklearn.utils.Bunch` whose repr shows the numbers, not arrays.
+    """What one routed call served and what it cost: a Bunch with a short repr.
 
-    Returned by the ``routing_report`` method of the joint estimators.
+    Returned by ``routing_report`` of every joint estimator, with the same
+    keys whatever the number of stages. The per-stage entries
+    (``stage_names``, ``stage_counts``, ``stage_ratios``, ``thresholds``)
+    are the data; the two-stage names are views of them: ``n_super`` is the
+    last stage's count, ``n_swift`` the inputs answered before it and
+    ``swift_ratio`` their fraction.
 
     Examples
     --------
@@ -58,14 +75,12 @@ class RoutingReport(Bunch):
         return f"RoutingReport({fields})"
 
 
-def _merged_dtype(pieces):
-    """The dtype of answers merged from the Swift's and the Super's pieces."""
-    dtype = np.result_type(*(values for _, values in pieces))
-    return object if dtype.kind in "US" else dtype  # texts of different lengths
+def progress_bar(n_chunks, n, progress):
+    """A tqdm bar over ``n`` inputs, or None; see ``BaseJoint.serving_progress``.
 
-
-def _progress_bar(n_chunks, n, progress):
-    """A tqdm bar over ``n`` inputs, or None; see ``BaseJoint.serving_progress``."""
+    The one progress bar of the package: shown with ``progress=True``, or
+    with ``"auto"`` when there are several chunks and stderr is a terminal.
+    """
     if progress is False or n_chunks < 2:
         return None
     if progress == "auto":
@@ -82,23 +97,33 @@ def _progress_bar(n_chunks, n, progress):
 
 
 def as_selector(threshold):
-    """The :class:`ThresholdSelector` a ``threshold`` parameter stands for.
+    """The :class:`ThresholdSelector` a threshold parameter stands for.
 
-    A strategy name becomes its selector; a number stands for itself as the
-    threshold, and the default selector only describes the calibration data.
+    A strategy name becomes its selector (``"match_last"`` is the old name of
+    ``"match_super"``); numbers stand for themselves as thresholds, and the
+    default selector then only describes the calibration data.
     """
     if isinstance(threshold, ThresholdSelector):
         return threshold
     if isinstance(threshold, str):
+        if threshold in _ALIASES:
+            warnings.warn(
+                f"The strategy name {threshold!r} is deprecated: it is "
+                f"{_ALIASES[threshold]!r}, the name every joint estimator and "
+                "ThresholdSelector use.",
+                FutureWarning,
+                stacklevel=3,
+            )
+            threshold = _ALIASES[threshold]
         return ThresholdSelector(threshold)
     return ThresholdSelector()
 
 
-def _selector_key(threshold):
-    """A cheap key of what ``threshold`` asks for, to find its stored selection."""
-    if isinstance(threshold, ThresholdSelector):
-        return (type(threshold), tuple(sorted(vars(threshold).items())))
-    return threshold if isinstance(threshold, str) else None
+def _selector_key(request):
+    """A cheap key of what a threshold parameter asks for."""
+    if isinstance(request, ThresholdSelector):
+        return (type(request), tuple(sorted(vars(request).items())))
+    return request if isinstance(request, str) else None
 
 
 def check_threshold_value(threshold):
@@ -110,9 +135,8 @@ def check_threshold_value(threshold):
     ):
         raise ValueError(
             f"threshold={threshold!r} is not a routing threshold: give a number "
-            "(-inf keeps every input with the Swift, inf sends every input to "
-            "the Super), a strategy name such as 'crossing', or a "
-            "ThresholdSelector."
+            "(-inf keeps every input at that stage, inf passes every input on), "
+            "a strategy name such as 'crossing', or a ThresholdSelector."
         )
     return float(threshold)
 
@@ -120,7 +144,7 @@ def check_threshold_value(threshold):
 def check_cost_value(key, value):
     """A clear error unless ``costs[key]`` is a finite non-negative number."""
     if (
-        isinstance(value, bool)
+        isinstance(value, bool | np.bool_)
         or not isinstance(value, Real)
         or not 0 <= value < np.inf
     ):
@@ -166,143 +190,278 @@ def fit_unfitted(models, X, y, calibration_size, random_state):
     return fitted, _safe_indexing(X, calib), y[calib]
 
 
+def make_router(spec):
+    """The unfitted router a ``router`` parameter stands for.
+
+    A score name is ``EnergyRouter(score_func=name)``, None is
+    ``EnergyRouter()``, and a router object is cloned. Any router works
+    through the same methods (``input_score``, ``routing_target``, ``fit``,
+    ``score_samples``): no router class is special-cased.
+    """
+    if spec is None:
+        return EnergyRouter()
+    if isinstance(spec, str):
+        return EnergyRouter(score_func=spec)
+    missing = [
+        name
+        for name in ("input_score", "routing_target", "fit", "score_samples")
+        if not hasattr(spec, name)
+    ]
+    if missing:
+        raise TypeError(
+            f"{type(spec).__name__} is not a router: it lacks {missing}. Give an "
+            "EnergyRouter, a DeferralRouter, a score name such as 'energy', or "
+            "None."
+        )
+    return clone(spec)
+
+
+def _merged_dtype(pieces):
+    """The dtype of answers merged from several stages' pieces."""
+    dtype = np.result_type(*(values for _, values in pieces))
+    return object if dtype.kind in "US" else dtype  # texts of different lengths
+
+
+def _merge(pieces, n):
+    """Answers of every row from ``(rows, values)`` pieces, one per stage."""
+    if not pieces:
+        return None
+    if len(pieces) == 1 and pieces[0][0].size == n:  # one stage served all
+        return pieces[0][1].astype(_merged_dtype(pieces), copy=False)
+    first = pieces[0][1]
+    out = np.empty((n,) + first.shape[1:], dtype=_merged_dtype(pieces))
+    for rows, values in pieces:
+        out[rows] = values
+    return out
+
+
+def _all_rows(rows, n):
+    """None (every row) when ``rows`` is all of ``range(n)`` in order."""
+    return None if rows.size == n else rows
+
+
 class BaseJoint(MetaEstimatorMixin, BaseEstimator):
     """Base class of the joint estimators (fit skeleton, serving, costs).
 
-    Not meant to be used directly: subclass it and define ``_sub_models``
-    (the names of the two model parameters), ``_check_inputs``,
-    ``_start`` (the model runs of one call), ``_scores``, ``_answer``,
-    ``_report_costs`` and ``_report_quality``.
+    Not meant to be used directly: subclass it and define the hooks named in
+    the module docstring.
     """
 
-    _sub_models = ()
+    _sub_models = ()  # parameters that hold a sub-model (frozen when fitted)
     _shared_params = ()  # other parameters kept by reference by clone
+    _threshold_param = "threshold"  # the parameter that holds the thresholds
 
-    # -- the threshold --------------------------------------------------------
+    # -- stages -------------------------------------------------------------------
+
+    @property
+    def stage_names_(self):
+        """Name of each stage, cheapest first (``["swift", "super"]`` for pairs)."""
+        return list(self._stage_names())
+
+    @property
+    def n_gates_(self):
+        """Number of routed stages: every stage but the last."""
+        check_is_fitted(self, "calibration_")
+        return len(self.calibration_.stage_scores)
+
+    # -- the thresholds -------------------------------------------------------
+
+    def _threshold_request(self):
+        """The threshold parameter as a selector, or as a list of numbers."""
+        value = getattr(self, self._threshold_param)
+        if isinstance(value, str | ThresholdSelector):
+            return as_selector(value)
+        if isinstance(value, list | tuple | np.ndarray):
+            return [check_threshold_value(v) for v in value]
+        return [check_threshold_value(value)]
+
+    @property
+    def thresholds_(self):
+        """The thresholds in use, one per routed stage.
+
+        The threshold parameter itself when it holds numbers, else the ones
+        chosen on the calibration data. Read at prediction time, so setting
+        new numbers on a fitted model takes effect at once, without
+        refitting: the serving-time knob. A strategy set after ``fit`` is
+        chosen once on the stored calibration data and kept.
+        """
+        check_is_fitted(self, "calibration_")
+        return self._thresholds_in_use().copy()
+
+    def _thresholds_in_use(self):
+        request = self._threshold_request()
+        if isinstance(request, ThresholdSelector):
+            return np.asarray(self.threshold_selection_.thresholds, dtype=float)
+        n_gates = len(self.calibration_.stage_scores)
+        if len(request) != n_gates:
+            raise ValueError(
+                f"{self._threshold_param} has {len(request)} values for {n_gates} "
+                "routed stages: give one threshold per stage but the last."
+            )
+        return np.array(request, dtype=float)
 
     @property
     def threshold_(self):
-        """The threshold in use: ``threshold`` if a number, else the one chosen.
+        """The one threshold of a two-stage model (``thresholds_[0]``).
 
         Read at prediction time, so ``set_params(threshold=1.7)`` on a fitted
         model takes effect at once, without refitting; a strategy is chosen in
         ``fit`` and only read here.
         """
-        check_is_fitted(self, "calibration_")
-        return self._threshold_in_use()
+        thresholds = self.thresholds_
+        if thresholds.size != 1:
+            raise AttributeError(
+                f"This {type(self).__name__} has {thresholds.size} routed stages; "
+                "read thresholds_, one threshold per stage but the last."
+            )
+        return float(thresholds[0])
 
     @property
     def threshold_selection_(self):
-        """How ``threshold_`` was chosen: a :meth:`ThresholdSelector.select` Bunch.
+        """How ``thresholds_`` were chosen: a Bunch with ``thresholds``.
 
-        The selection is made in ``fit``. If ``threshold`` was set to another
-        strategy after ``fit``, that strategy is chosen once on the stored
-        calibration data and kept, so that the serving knob also takes
-        strategies without a refit.
+        With two stages it is :meth:`ThresholdSelector.select`'s Bunch (with
+        ``threshold``, ``densities``, the certificate of ``"risk_control"``
+        ...). The selection is made in ``fit``; a strategy set after ``fit``
+        is chosen once on the stored calibration data and kept.
         """
         check_is_fitted(self, "calibration_")
-        key = _selector_key(self.threshold)
+        request = self._threshold_request()
+        key = _selector_key(getattr(self, self._threshold_param))
         selection = self._selections.get(key)
         if selection is None:
-            selection = self._selections[key] = self._select(self.threshold)
+            selector = request if isinstance(request, ThresholdSelector) else None
+            selection = self._selections[key] = select_thresholds(
+                selector or ThresholdSelector(), self.calibration_, self.curve_
+            )
         return selection
-
-    def _select(self, threshold):
-        cal = self.calibration_
-        return as_selector(threshold).select(
-            cal.scores,
-            cal.swift_right,
-            curve=self.curve_,
-            swift_quality=cal.swift_quality,
-            super_quality=cal.super_quality,
-        )
 
     # -- fitting ----------------------------------------------------------------
 
     def _check_params(self):
         """Cross-parameter checks shared by the subclasses, before any model runs."""
-        if not isinstance(self.threshold, str | ThresholdSelector):
-            check_threshold_value(self.threshold)
-        as_selector(self.threshold).check_params()
+        request = self._threshold_request()
+        if isinstance(request, ThresholdSelector):
+            request.check_params()
+        names = self.stage_names_
+        if isinstance(request, list) and len(request) != len(names) - 1:
+            raise ValueError(
+                f"{self._threshold_param} has {len(request)} values for "
+                f"{len(names) - 1} routed stages: give one threshold per stage "
+                "but the last."
+            )
         if isinstance(self.costs, dict):
-            unknown = set(self.costs) - _COST_KEYS
-            if unknown or not {"swift", "super"} <= set(self.costs):
+            allowed = set(names) | ({"router"} if len(names) == 2 else set())
+            unknown = set(self.costs) - allowed
+            if unknown or not set(names) <= set(self.costs):
+                extra = " (and optionally 'router')" if len(names) == 2 else ""
                 raise ValueError(
-                    "costs as a dict needs the keys 'swift' and 'super' (and "
-                    f"optionally 'router'); got {sorted(self.costs)}."
+                    f"costs as a dict needs one cost per stage, keyed by name: "
+                    f"{names}{extra}; got {sorted(self.costs)}."
                 )
             for key, value in self.costs.items():
                 check_cost_value(key, value)
 
     def _given_costs(self, n):
-        """Per-input costs from a ``costs`` dict, or None if not given as one."""
+        """Per-stage, per-input costs from a ``costs`` dict, or None."""
         if not isinstance(self.costs, dict):
             return None
-        swift = np.full(n, float(self.costs["swift"]))
-        router = np.full(n, float(self.costs.get("router", self.costs["swift"])))
-        return Bunch(
-            swift=np.maximum(swift, router),
-            super=np.full(n, float(self.costs["super"])),
-            router=router,
-            unit="given",
-        )
+        names = self.stage_names_
+        full = np.array([np.full(n, float(self.costs[name])) for name in names])
+        router = full.copy()
+        if "router" in self.costs:  # the part of the Swift every input pays
+            router[0] = float(self.costs["router"])
+            full[0] = np.maximum(full[0], router[0])
+        return Bunch(router=router, full=full, unit="given")
 
-    def _make_router(self):
-        if self.router is None:
-            return EnergyRouter()
-        if isinstance(self.router, str):
-            return EnergyRouter(score_func=self.router)
-        return clone(self.router)
-
-    def _finish_fit(self, scores, swift_quality, super_quality, swift_right, costs):
-        """Store the calibration, the trade-off curve, and choose the threshold.
+    def _finish_fit(self, stage_scores, stage_quality, stage_right, costs):
+        """Store the calibration, the trade-off curve, and choose the thresholds.
 
         Parameters
         ----------
-        scores : ndarray of shape (n_samples,)
-            Routing scores of the calibration inputs (out-of-fold when the
-            router was trained on them).
-        swift_quality, super_quality : ndarray of shape (n_samples,)
-            Per-input quality of each model (1/0 correctness, or a real score).
-        swift_right : ndarray of bool of shape (n_samples,)
-            Whether the Swift's answer is good enough on each input (the
+        stage_scores : ndarray of shape (n_gates, n_samples)
+            Routing scores of each gate on the calibration inputs (out of
+            fold when the router was trained on them).
+        stage_quality : ndarray of shape (n_stages, n_samples)
+            Per-input quality of each stage (1/0 correctness, or a real score).
+        stage_right : ndarray of bool of shape (n_stages, n_samples)
+            Whether each stage's answer is good enough on each input (the
             groups of the crossing rule).
         costs : Bunch
-            Per-input ``swift``, ``super`` and ``router`` costs and their
-            ``unit``.
+            ``router`` and ``full``, per stage and input (n_stages,
+            n_samples), and their ``unit``.
         """
-        self.costs_ = Bunch(
-            swift=float(np.mean(costs.swift)),
-            super=float(np.mean(costs.super)),
-            router=float(np.mean(costs.router)),
-            unit=costs.unit,
+        self.calibration_ = calibration_bunch(
+            stage_scores, stage_quality, stage_right, costs.router, costs.full
         )
-        self.calibration_ = Bunch(
-            scores=scores,
-            swift_quality=swift_quality,
-            super_quality=super_quality,
-            swift_right=swift_right,
-            swift_cost=costs.swift,
-            super_cost=costs.super,
-            router_cost=costs.router,
+        self.costs_ = costs_bunch(
+            self.calibration_.stage_router_cost.mean(axis=1),
+            self.calibration_.stage_full_cost.mean(axis=1),
+            costs.unit,
         )
-        self.curve_ = tradeoff_curve(
-            scores,
-            swift_quality,
-            super_quality,
-            swift_cost=costs.swift,
-            super_cost=costs.super,
-            router_cost=costs.router,
-        )
-        # The threshold is chosen here, once: predict only reads it. A number
-        # is described by the default strategy (densities for the plots).
+        # The thresholds are chosen here, once: predict only reads them. Two
+        # stages choose on the exact curve; more choose first, and their
+        # curve is the last gate's with the earlier gates as chosen.
         self._selections = {}
-        key = _selector_key(self.threshold)
-        self._selections[key] = self._select(self.threshold)
+        self.curve_ = None
+        if len(self.calibration_.stage_scores) == 1:
+            self.curve_ = calibration_curve(self.calibration_, None)
+        selection = self.threshold_selection_
+        if self.curve_ is None:
+            request = self._threshold_request()
+            chosen = request if isinstance(request, list) else selection.thresholds
+            self.curve_ = calibration_curve(self.calibration_, chosen)
 
-    # -- serving ----------------------------------------------------------------
+    def _restore_calibration(self, calibration, costs, selection):
+        """Set the calibration from saved arrays, checked as ``fit`` makes them.
 
-    #: Inputs served per chunk by ``predict``, ``predict_proba``,
+        The calibration is rebuilt with the same functions as ``fit``, the
+        curve and the selection recomputed from it, and the saved thresholds
+        kept to the last bit.
+        """
+        arrays = {key: np.asarray(calibration[key]) for key in CALIBRATION_KEYS}
+        for key, value in arrays.items():
+            if value.dtype.kind not in "biuf" or (
+                key != "stage_right" and not np.isfinite(value).all()
+            ):
+                raise ValueError(
+                    f"The saved calibration {key} is not an array of finite numbers."
+                )
+        cal = calibration_bunch(*(arrays[key] for key in CALIBRATION_KEYS))
+        n_stages = len(cal.stage_quality)
+        if n_stages != len(self.stage_names_):
+            raise ValueError(
+                f"The saved calibration has {n_stages} stages; this "
+                f"{type(self).__name__} has {len(self.stage_names_)}."
+            )
+        thresholds = np.asarray(selection.get("thresholds", ()), dtype=float)
+        if thresholds.shape != (n_stages - 1,) or np.isnan(thresholds).any():
+            raise ValueError(
+                f"The saved thresholds {thresholds.tolist()} are not one number "
+                f"(or +-inf) per routed stage ({n_stages - 1})."
+            )
+        self.calibration_ = cal
+        self.costs_ = costs_bunch(
+            costs["stage_router"], costs["stage_full"], costs["unit"]
+        )
+        self._selections = {}
+        self.curve_ = None
+        if n_stages == 2:
+            self.curve_ = calibration_curve(cal, None)
+        request = self._threshold_request()
+        chosen = request
+        if isinstance(request, ThresholdSelector):
+            chosen = thresholds
+            recomputed = self.threshold_selection_
+            recomputed.thresholds = thresholds
+            if n_stages == 2:
+                recomputed.threshold = float(thresholds[0])
+        if self.curve_ is None:
+            self.curve_ = calibration_curve(cal, chosen)
+
+    # -- serving: the public seams ----------------------------------------------
+
+    #: Inputs served per chunk by ``predict``, ``predict_proba``, ``route``,
     #: ``routing_scores`` and ``served_by``: a larger input is streamed chunk
     #: by chunk, so that the working memory (tokens, logits, the Super's
     #: inputs) stays flat in the number of inputs. Set it on the class or on
@@ -318,47 +477,213 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
         if not hasattr(self, "calibration_"):
             check_is_fitted(self, "calibration_")
 
-    def _threshold_in_use(self):
-        """``threshold_`` without its fitted check (the caller made it)."""
-        if isinstance(self.threshold, str | ThresholdSelector):
-            return self.threshold_selection_.threshold
-        return check_threshold_value(self.threshold)
+    def _check_stage(self, stage):
+        n_stages = len(self.calibration_.stage_quality)
+        if (
+            isinstance(stage, bool | np.bool_)
+            or not isinstance(stage, int | np.integer)
+            or not 0 <= stage < n_stages
+        ):
+            raise ValueError(
+                f"stage={stage!r} is not a stage of this model: give an index in "
+                f"[0, {n_stages}) (0 is the first stage, {n_stages - 1} the last: "
+                f"{self.stage_names_})."
+            )
+        return int(stage)
 
-    def _route(self, X, threshold):
-        """Start the call's model runs on checked ``X``, score and split it."""
-        run = self._start(X)
-        scores = self._scores(run)
-        return run, scores, scores >= threshold
+    def route_stage(self, X, stage=0, *, method="predict", threshold=None):
+        """Run one stage on a batch: its routing scores, what it keeps, its answers.
 
-    def _serve_chunk(self, X, method, threshold):
-        """Route checked ``X``; the Swift answers the kept rows, the Super the rest."""
-        run, scores, keep = self._route(X, threshold)
-        kept, routed = np.flatnonzero(keep), np.flatnonzero(~keep)
-        pieces = [
-            (rows, np.asarray(self._answer(run, role, rows, method)))
-            for role, rows in (("swift", kept), ("super", routed))
-            if rows.size
-        ]
-        if len(pieces) == 1:  # one model served every row, in order
-            out = pieces[0][1]
-            return out.astype(_merged_dtype(pieces), copy=False), keep, scores, run
-        out = np.empty(
-            (keep.size,) + pieces[0][1].shape[1:], dtype=_merged_dtype(pieces)
+        The seam that per-stage serving builds on (the Ray Data stages of
+        :func:`elang_sk.distributed.predict_dataset`, a server's per-stage
+        batches): the rows the stage does not keep are the next stage's
+        input. The last stage keeps every row.
+
+        Parameters
+        ----------
+        X : sequence or array-like of shape (n_samples, ...)
+            The inputs that reached this stage, in the form the models take.
+        stage : int, default=0
+            Index of the stage (0 is the first, cheapest one).
+        method : str, tuple of str or None, default="predict"
+            The answers wanted on the kept rows: ``"predict"``,
+            ``"predict_proba"`` (classifiers), several of them as a tuple, or
+            None for the routing decision only.
+        threshold : float, default=None
+            This call's threshold; None uses ``thresholds_[stage]``.
+
+        Returns
+        -------
+        step : Bunch
+            ``scores`` (ndarray of shape (n_samples,), None for the last
+            stage), ``keep`` (bool, shape (n_samples,)) and ``answers``: the
+            answers on the kept rows ``np.flatnonzero(keep)``, in order (a
+            dict by method for a tuple of methods, None for ``method=None``).
+
+        Examples
+        --------
+        >>> from sklearn.datasets import make_classification
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from elang_sk import JointClassifier
+        >>> X, y = make_classification(n_samples=400, random_state=0)
+        >>> joint = JointClassifier(
+        ...     LogisticRegression(C=0.01).fit(X[:200], y[:200]),
+        ...     LogisticRegression().fit(X[:200], y[:200]), router="softmax",
+        ... ).fit(X[200:], y[200:])
+        >>> step = joint.route_stage(X[:10], 0)
+        >>> step.answers.shape == (step.keep.sum(),)
+        True
+        >>> rest = X[:10][~step.keep]
+        >>> bool(joint.route_stage(rest, 1).keep.all())
+        True
+        """
+        self._check_serving()
+        stage = self._check_stage(stage)
+        thresholds = self._thresholds_in_use()
+        if threshold is not None and stage < thresholds.size:
+            thresholds = thresholds.copy()
+            thresholds[stage] = check_threshold_value(threshold)
+        X = self._check_inputs(X)
+        runs = self._start(X)
+        n = n_samples(X)
+        scores = None
+        if stage < thresholds.size:
+            scores = np.asarray(self._stage_scores(runs, stage, None), np.float64)
+            keep = keeps(scores, thresholds[stage])
+        else:
+            keep = np.ones(n, bool)
+        kept = np.flatnonzero(keep)
+        answers = None
+        if method is not None:
+            methods = (method,) if isinstance(method, str) else tuple(method)
+            answers = {
+                name: np.asarray(
+                    self._stage_answer(runs, stage, _all_rows(kept, n), name)
+                )
+                if kept.size
+                else None
+                for name in methods
+            }
+            if isinstance(method, str):
+                answers = answers[method]
+        return Bunch(scores=scores, keep=keep, answers=answers)
+
+    def answer_stage(self, X, stage, method="predict"):
+        """One stage's answers on every row of ``X``, with no routing.
+
+        Parameters
+        ----------
+        X : sequence or array-like of shape (n_samples, ...)
+            Inputs, in the form the models take.
+        stage : int
+            Index of the stage (0 is the first).
+        method : str, default="predict"
+            ``"predict"`` or, for classifiers, ``"predict_proba"``.
+
+        Returns
+        -------
+        answers : ndarray of shape (n_samples, ...)
+
+        Examples
+        --------
+        >>> from sklearn.datasets import make_classification
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from elang_sk import JointClassifier
+        >>> X, y = make_classification(n_samples=400, random_state=0)
+        >>> joint = JointClassifier(
+        ...     LogisticRegression(C=0.01).fit(X[:200], y[:200]),
+        ...     LogisticRegression().fit(X[:200], y[:200]), router="softmax",
+        ... ).fit(X[200:], y[200:])
+        >>> joint.answer_stage(X[:3], 1, "predict_proba").shape
+        (3, 2)
+        """
+        self._check_serving()
+        stage = self._check_stage(stage)
+        X = self._check_inputs(X)
+        return np.asarray(self._stage_answer(self._start(X), stage, None, method))
+
+    def route(self, X, *, method="predict"):
+        """Serve ``X`` and say who answered each input, with what score.
+
+        What :meth:`predict` does, with the routing kept: every stage runs
+        only on the inputs that reach it, ``serving_chunk_size`` at a time.
+
+        Parameters
+        ----------
+        X : sequence or array-like of shape (n_samples, ...)
+            Inputs, in the form the models take.
+        method : str or None, default="predict"
+            The answers wanted (``"predict"``, ``"predict_proba"``); None
+            runs the routers only (the last stage does not run).
+
+        Returns
+        -------
+        routing : Bunch
+            ``answers`` (None with ``method=None``), ``stage`` (index of the
+            answering stage; for ``method=None`` the last stage stands for
+            "passed every gate"), ``served_by`` (its name) and ``scores``
+            (n_gates, n_samples), NaN where a gate was not reached.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import make_classification
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from elang_sk import JointClassifier
+        >>> X, y = make_classification(n_samples=400, random_state=0)
+        >>> joint = JointClassifier(
+        ...     LogisticRegression(C=0.01).fit(X[:200], y[:200]),
+        ...     LogisticRegression().fit(X[:200], y[:200]), router="softmax",
+        ... ).fit(X[200:], y[200:])
+        >>> routing = joint.route(X[:5])
+        >>> sorted(routing)
+        ['answers', 'scores', 'served_by', 'stage']
+        """
+        answers, stage, scores, _ = self._serve(X, method)
+        return Bunch(
+            answers=answers,
+            stage=stage,
+            served_by=np.asarray(self.stage_names_)[stage],
+            scores=scores,
         )
-        for rows, values in pieces:
-            out[rows] = values
-        return out, keep, scores, run
+
+    # -- serving: the loop --------------------------------------------------------
+
+    def _serve_chunk(self, X, method, thresholds):
+        """Route checked ``X`` through every stage; each answers what it keeps."""
+        runs = self._start(X)
+        n, n_gates = n_samples(X), thresholds.size
+        stage = np.full(n, n_gates, dtype=np.int8)  # small: one per input
+        scores = np.full((n_gates, n), np.nan)
+        pending = np.arange(n)
+        pieces = []
+        for k in range(n_gates + 1):
+            if k < n_gates:
+                rows = _all_rows(pending, n)
+                scores[k, pending] = self._stage_scores(runs, k, rows)
+                keep = keeps(scores[k, pending], thresholds[k])
+            else:
+                keep = np.ones(pending.size, bool)
+            kept = pending[keep]
+            if method is not None and kept.size:
+                values = self._stage_answer(runs, k, _all_rows(kept, n), method)
+                pieces.append((kept, np.asarray(values)))
+            stage[kept] = k
+            pending = pending[~keep]
+            if not pending.size or (method is None and k == n_gates - 1):
+                break
+        return _merge(pieces, n), stage, scores, runs
 
     def _chunks(self, n):
         """The slices a call on ``n`` inputs is served in, with a progress bar."""
-        size = int(self.serving_chunk_size)
-        if size < 1:
+        size = self.serving_chunk_size
+        if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
             raise ValueError(
                 f"serving_chunk_size must be a positive number of inputs; got "
                 f"{self.serving_chunk_size!r}. Set it to e.g. 8192."
             )
+        size = int(size)
         starts = range(0, n, size)
-        bar = _progress_bar(len(starts), n, self.serving_progress)
+        bar = progress_bar(len(starts), n, self.serving_progress)
         for start in starts:
             yield slice(start, min(start + size, n))
             if bar is not None:
@@ -369,31 +694,36 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
     def _serve(self, X, method):
         """Serve ``X`` in chunks of ``serving_chunk_size`` inputs.
 
-        Returns the merged answers, the kept mask and the scores; the last
-        item is the call's model runs when ``X`` fits in one chunk, else None.
+        Returns the merged answers, the answering stage and the scores; the
+        last item is the call's model runs when ``X`` fits in one chunk.
         """
         self._check_serving()
-        threshold = self._threshold_in_use()
+        thresholds = self._thresholds_in_use()
         X = self._check_inputs(X)
         n = n_samples(X)
         if n <= self.serving_chunk_size:
-            return self._serve_chunk(X, method, threshold)
-        out, keep, scores = None, np.empty(n, dtype=bool), np.empty(n)
+            return self._serve_chunk(X, method, thresholds)
+        out = None
+        stage = np.empty(n, dtype=np.int8)
+        scores = np.empty((thresholds.size, n))
         for part in self._chunks(n):
-            values, keep[part], scores[part], _ = self._serve_chunk(
-                _safe_indexing(X, part), method, threshold
+            values, stage[part], scores[:, part], _ = self._serve_chunk(
+                _safe_indexing(X, part), method, thresholds
             )
+            if values is None:
+                continue
             if out is None:
                 out = np.empty((n,) + values.shape[1:], dtype=values.dtype)
             elif np.result_type(out, values) != out.dtype:
                 out = out.astype(np.result_type(out, values))
             out[part] = values
-        return out, keep, scores, None
+        return out, stage, scores, None
 
     def routing_scores(self, X):
-        """Routing score of each input; the Swift keeps ``score >= threshold_``.
+        """Routing score of each input at each gate it reaches.
 
-        Runs only the Swift side, ``serving_chunk_size`` inputs at a time.
+        Each gate runs on the inputs that reach it, ``serving_chunk_size``
+        inputs at a time; the last stage does not run.
 
         Parameters
         ----------
@@ -402,21 +732,17 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
 
         Returns
         -------
-        scores : ndarray of shape (n_samples,)
-            Higher means the input fits the Swift better.
+        scores : ndarray of shape (n_samples,) or (n_gates, n_samples)
+            With two stages, the Swift's score of every input (the Swift
+            keeps ``score >= threshold_``); with more, one row per gate, NaN
+            where the input was stopped before it. Higher means the input
+            fits that stage better.
         """
-        self._check_serving()
-        X = self._check_inputs(X)
-        n = n_samples(X)
-        if n <= self.serving_chunk_size:
-            return self._scores(self._start(X))
-        scores = np.empty(n)
-        for part in self._chunks(n):
-            scores[part] = self._scores(self._start(_safe_indexing(X, part)))
-        return scores
+        scores = self._serve(X, None)[2]
+        return scores[0] if len(scores) == 1 else scores
 
     def served_by(self, X):
-        """Which model serves each input (runs only the Swift side).
+        """Which stage serves each input (runs only the routers).
 
         Parameters
         ----------
@@ -426,10 +752,10 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
         Returns
         -------
         served_by : ndarray of str of shape (n_samples,)
-            ``"swift"`` or ``"super"``.
+            The stage names (``stage_names_``): ``"swift"`` or ``"super"``
+            for a pair.
         """
-        keep = self.routing_scores(X) >= self.threshold_
-        return np.where(keep, "swift", "super")
+        return np.asarray(self.stage_names_)[self._serve(X, None)[1]]
 
     def routing_report(self, X, y=None):
         """Predict and account for what it cost (eq. 17 of the E-LANG paper).
@@ -444,37 +770,51 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
         Returns
         -------
         report : RoutingReport
-            ``y_pred``, ``served_by``, ``scores``, ``threshold``,
-            ``n_samples``, ``n_swift``, ``n_super``, ``swift_ratio``,
+            The same keys for every joint estimator: ``y_pred``,
+            ``served_by``, ``scores`` (as :meth:`routing_scores`),
+            ``thresholds`` (one per gate) and ``threshold`` (the one gate's,
+            None with more gates), ``n_samples``, ``stage_names``,
+            ``stage_counts`` and ``stage_ratios`` (dicts by stage name),
+            ``n_swift`` (answered before the last stage), ``n_super``
+            (answered by the last stage), ``swift_ratio``,
             ``cost_per_input`` (joint, eq. 17), ``swift_cost_per_input`` and
-            ``super_cost_per_input`` (each model alone), ``speedup`` (Super
-            cost over joint cost), ``cost_unit``, ``wall_time`` (seconds this
-            call took; low when outputs come from the cache), and with ``y``
-            the quality (``accuracy`` for classifiers, ``quality`` and
-            ``metric`` for sequences).
+            ``super_cost_per_input`` (the first and the last stage alone),
+            ``speedup`` (last stage's cost over the joint cost),
+            ``cost_unit``, ``wall_time`` (seconds this call took; low when
+            outputs come from the cache), and with ``y`` the quality
+            (``accuracy`` for classifiers, ``quality`` and ``metric`` for
+            sequences).
         """
         start = time.perf_counter()
         # One chunk: the costs are counted on the call's model runs.
         self._check_serving()
+        thresholds = self._thresholds_in_use()
         X = self._check_inputs(X)
-        y_pred, keep, scores, run = self._serve_chunk(
-            X, "predict", self._threshold_in_use()
-        )
+        y_pred, stage, scores, runs = self._serve_chunk(X, "predict", thresholds)
         wall_time = time.perf_counter() - start
-        costs = self._report_costs(run, keep, y_pred)
+        costs = self._call_costs(runs, stage, y_pred)
+        joint = float(np.mean(routing_cost_per_input(stage, costs.router, costs.full)))
+        names = self.stage_names_
+        counts = np.bincount(stage, minlength=len(names))
+        n = int(stage.size)
+        super_alone = float(costs.alone[-1])
         report = RoutingReport(
             y_pred=y_pred,
-            served_by=np.where(keep, "swift", "super"),
-            scores=scores,
-            threshold=self.threshold_,
-            n_samples=int(keep.size),
-            n_swift=int(keep.sum()),
-            n_super=int((~keep).sum()),
-            swift_ratio=float(keep.mean()),
-            cost_per_input=costs.joint,
-            swift_cost_per_input=costs.swift,
-            super_cost_per_input=costs.super,
-            speedup=costs.super / costs.joint if costs.joint > 0 else float("inf"),
+            served_by=np.asarray(names)[stage],
+            scores=scores[0] if len(scores) == 1 else scores,
+            thresholds=thresholds.tolist(),
+            threshold=float(thresholds[0]) if thresholds.size == 1 else None,
+            n_samples=n,
+            stage_names=names,
+            stage_counts=dict(zip(names, counts.tolist(), strict=True)),
+            stage_ratios=dict(zip(names, (counts / n).tolist(), strict=True)),
+            n_swift=int(n - counts[-1]),
+            n_super=int(counts[-1]),
+            swift_ratio=float(1.0 - counts[-1] / n),
+            cost_per_input=joint,
+            swift_cost_per_input=float(costs.alone[0]),
+            super_cost_per_input=super_alone,
+            speedup=super_alone / joint if joint > 0 else float("inf"),
             cost_unit=self.costs_.unit,
             wall_time=wall_time,
         )
@@ -504,32 +844,186 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
         self : estimator
             This estimator.
         """
+        models = self._sub_model_params(params)
         for key in params:
             name, nested, _ = key.partition("__")
-            if nested and name in self._sub_models:
-                model = params.get(name, getattr(self, name))
-                if is_fitted(model):
-                    raise ValueError(
-                        f"Cannot set {key!r}: {name} is a pre-trained (fitted) "
-                        "model, which the joint model uses frozen, as given. "
-                        "Changing its parameters would not change its weights "
-                        "and would alter your own object. To tune it, pass an "
-                        f"unfitted model as {name} (it is then trained in fit), "
-                        "or fit one model per setting yourself."
-                    )
-        if any(key.startswith("router__") for key in params):
+            if nested and name in models and is_fitted(models[name]):
+                raise ValueError(
+                    f"Cannot set {key!r}: {name} is a pre-trained (fitted) "
+                    "model, which the joint model uses frozen, as given. "
+                    "Changing its parameters would not change its weights "
+                    "and would alter your own object. To tune it, pass an "
+                    f"unfitted model as {name} (it is then trained in fit), "
+                    "or fit one model per setting yourself."
+                )
+        if "router" in self.get_params(deep=False) and any(
+            key.startswith("router__") for key in params
+        ):
             router = params.get("router", self.router)
             if router is None or isinstance(router, str):
                 router = EnergyRouter(score_func=router or "energy")
                 params = {**params, "router": router}
+        return self._set_checked_params(**params)
+
+    def _set_checked_params(self, **params):
         return super().set_params(**params)
+
+    def _sub_model_params(self, params):
+        """The sub-models by parameter name, ``params`` overriding the current."""
+        return {
+            name: params.get(name, getattr(self, name)) for name in self._sub_models
+        }
+
+    def _clone_param(self, name, value):
+        """A parameter's value in a clone: fitted sub-models are shared."""
+        shared = name in self._sub_models + self._shared_params
+        return value if shared and is_fitted(value) else clone(value, safe=False)
 
     def __sklearn_clone__(self):
         # Pre-trained sub-models are shared, not copied: like FrozenEstimator,
         # cloning a joint model must neither forget nor duplicate their weights.
         params = self.get_params(deep=False)
-        for name, value in params.items():
-            shared = name in self._sub_models + self._shared_params
-            if not (shared and is_fitted(value)):
-                params[name] = clone(value, safe=False)
-        return type(self)(**params)
+        return type(self)(
+            **{name: self._clone_param(name, value) for name, value in params.items()}
+        )
+
+
+# -- the fitted state shared by every joint estimator ------------------------------
+
+
+#: The per-stage arrays of ``calibration_``: what is saved and restored.
+CALIBRATION_KEYS = (
+    "stage_scores",
+    "stage_quality",
+    "stage_right",
+    "stage_router_cost",
+    "stage_full_cost",
+)
+
+
+def check_state_keys(state, keys, owner):
+    """``state`` if it is a dict with exactly ``keys``; a clear error otherwise."""
+    if not isinstance(state, dict):
+        raise TypeError(f"A fitted state is a dict; got {type(state).__name__}.")
+    unknown, missing = set(state) - set(keys), set(keys) - set(state)
+    if unknown or missing:
+        raise ValueError(
+            f"The fitted state of a {owner} has the keys {list(keys)}; this one "
+            f"has unknown keys {sorted(unknown)} and lacks {sorted(missing)}."
+        )
+    return state
+
+
+def selection_summary(selection):
+    """The JSON-able part of a threshold selection (numbers, strings, thresholds)."""
+    summary = {
+        key: value
+        for key, value in selection.items()
+        if isinstance(value, bool | int | float | str) and key != "thresholds"
+    }
+    summary["thresholds"] = [float(t) for t in selection.thresholds]
+    return summary
+
+
+def calibration_bunch(stage_scores, stage_quality, stage_right, router_cost, full_cost):
+    """``calibration_``: the per-stage arrays, and their two-stage views.
+
+    Parameters
+    ----------
+    stage_scores : array-like of shape (n_gates, n_samples)
+    stage_quality : array-like of shape (n_stages, n_samples)
+    stage_right : array-like of bool of shape (n_stages, n_samples)
+    router_cost, full_cost : array-like of shape (n_stages, n_samples)
+
+    Returns
+    -------
+    calibration : Bunch
+        The five arrays as ``stage_scores``, ``stage_quality``,
+        ``stage_right``, ``stage_router_cost``, ``stage_full_cost``; with
+        two stages also ``scores``, ``swift_quality``, ``super_quality``,
+        ``swift_right``, ``swift_cost``, ``super_cost`` and ``router_cost``
+        (views of the same arrays).
+    """
+    cal = Bunch(
+        stage_scores=np.atleast_2d(np.asarray(stage_scores, dtype=np.float64)),
+        stage_quality=np.asarray(stage_quality, dtype=np.float64),
+        stage_right=np.asarray(stage_right, dtype=bool),
+        stage_router_cost=np.asarray(router_cost, dtype=np.float64),
+        stage_full_cost=np.asarray(full_cost, dtype=np.float64),
+    )
+    n_stages, n = cal.stage_quality.shape
+    expected = {
+        "stage_scores": (n_stages - 1, n),
+        "stage_right": (n_stages, n),
+        "stage_router_cost": (n_stages, n),
+        "stage_full_cost": (n_stages, n),
+    }
+    for key, shape in expected.items():
+        if cal[key].shape != shape:
+            raise ValueError(
+                f"calibration {key} has shape {cal[key].shape}; expected {shape} "
+                f"for {n_stages} stages and {n} inputs."
+            )
+    if n_stages < 2:
+        raise ValueError(f"A joint model has at least two stages; got {n_stages}.")
+    if n_stages == 2:
+        cal.update(
+            scores=cal.stage_scores[0],
+            swift_quality=cal.stage_quality[0],
+            super_quality=cal.stage_quality[1],
+            swift_right=cal.stage_right[0],
+            swift_cost=cal.stage_full_cost[0],
+            super_cost=cal.stage_full_cost[1],
+            router_cost=cal.stage_router_cost[0],
+        )
+    return cal
+
+
+def costs_bunch(router, full, unit):
+    """``costs_``: mean cost per input of each stage, and two-stage views."""
+    router = np.asarray(router, dtype=np.float64)
+    full = np.asarray(full, dtype=np.float64)
+    costs = Bunch(stage_router=router, stage_full=full, unit=str(unit))
+    if full.size == 2:
+        costs.update(
+            swift=float(full[0]), super=float(full[1]), router=float(router[0])
+        )
+    return costs
+
+
+def calibration_curve(cal, thresholds):
+    """``curve_``: accuracy and cost on the calibration data at every threshold.
+
+    With two stages, the Swift/Super trade-off curve. With more, the curve of
+    the last gate with the earlier gates at ``thresholds`` (those in use in
+    ``fit``): the cascade so far against the last stage.
+    """
+    if len(cal.stage_scores) == 1:
+        return tradeoff_curve(
+            cal.stage_scores[0],
+            cal.stage_quality[0],
+            cal.stage_quality[1],
+            swift_cost=cal.stage_full_cost[0],
+            super_cost=cal.stage_full_cost[1],
+            router_cost=cal.stage_router_cost[0],
+        )
+    from elang_sk._stage_thresholds import front_and_last
+
+    pair = front_and_last(cal, np.asarray(thresholds, dtype=float))
+    return tradeoff_curve(
+        pair.scores,
+        pair.swift_quality,
+        pair.super_quality,
+        swift_cost=pair.swift_cost,
+        super_cost=pair.super_cost,
+        router_cost=pair.router_cost,
+    )
+
+
+def check_strategy_name(name):
+    """A clear error unless ``name`` is a threshold strategy (or an alias)."""
+    if name not in STRATEGIES and name not in _ALIASES:
+        raise ValueError(
+            f"Unknown threshold strategy {name!r}; use one of {list(STRATEGIES)}."
+        )
+    return name

@@ -7,10 +7,55 @@ inputs, or machines without Ray, run in this process with a progress bar;
 large ones (or ``--ray-address``) run on Ray Data.
 """
 
+import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 _FORMATS = (".parquet", ".pq", ".jsonl", ".csv", ".txt")
+_ROW_ID = "row_id"  # elang_sk.distributed.ROW_ID, without importing pandas
+
+
+def batch_size_arg(text, name="--batch-size"):
+    """argparse ``type`` of a batch size: a positive integer, else a usage error.
+
+    Parameters
+    ----------
+    text : str
+        The value given on the command line.
+    name : str, default="--batch-size"
+        The option, for the message.
+
+    Returns
+    -------
+    batch_size : int
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If ``text`` is not a positive whole number (argparse then prints the
+        usage and the message, and exits with status 2).
+
+    Examples
+    --------
+    >>> from elang_sk._cli_predict import batch_size_arg
+    >>> batch_size_arg("64")
+    64
+    """
+    from elang_sk._validation import check_batch_size
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{name} must be a positive integer (rows per batch), got {text!r}. "
+            f"Pass a whole number, e.g. {name} 256."
+        ) from None
+    try:
+        return check_batch_size(value, name)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_parser(commands):
@@ -26,7 +71,12 @@ def add_parser(commands):
     )
     predict.add_argument("--model", required=True, help="folder from save_joint")
     predict.add_argument(
-        "--input", required=True, help="input table: .parquet, .jsonl, .csv or .txt"
+        "--input",
+        required=True,
+        help="input table: .parquet, .jsonl, .csv or .txt. Rows with an empty "
+        "text (an empty CSV cell, a blank line) are written as bad rows "
+        "(served_by=error). A row_id column, if any, must hold unique ids "
+        "without missing values: the output is sorted by it",
     )
     predict.add_argument(
         "--output", required=True, help="output table: .parquet, .jsonl or .csv"
@@ -51,7 +101,12 @@ def add_parser(commands):
         default=10_000,
         help="use Ray (when installed) from this many rows on (default: %(default)s)",
     )
-    predict.add_argument("--batch-size", type=int, default=256)
+    predict.add_argument(
+        "--batch-size",
+        type=batch_size_arg,
+        default=256,
+        help="rows per batch of each stage, a positive integer (default: %(default)s)",
+    )
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -128,20 +183,79 @@ def _progress(total, quiet):
     return bar.update, bar.close
 
 
+def _empty_texts(frame, text_column):
+    """Boolean mask of the rows whose text is a string with nothing but spaces."""
+    return np.fromiter(
+        (isinstance(text, str) and not text.strip() for text in frame[text_column]),
+        bool,
+        len(frame),
+    )
+
+
+def _split_empty_texts(frame, text_column):
+    """``(rows to predict, rows with an empty text)``, both with their row ids.
+
+    An empty text (an empty CSV cell, a blank line of a .txt file) has
+    nothing to predict: it is a bad row, like a missing text, and is written
+    with ``served_by="error"``. Row ids are added first when the input has
+    none (``0..n-1``, as the stages would number the rows), so that both
+    parts keep their place in the output.
+    """
+    empty = _empty_texts(frame, text_column)
+    if not empty.any():
+        return frame, None
+    if _ROW_ID not in frame.columns:
+        frame = frame.assign(**{_ROW_ID: np.arange(len(frame), dtype=np.int64)})
+    return frame[~empty].reset_index(drop=True), frame[empty]
+
+
+def _with_empty_rows(result, empty):
+    """``result`` with the rows of empty texts recorded as bad rows, in order."""
+    import pandas as pd
+
+    if empty is None:
+        return result
+    messages = [
+        f"row {_item(row_id)!r}: ValueError: the text is empty (an empty cell or a "
+        "blank line): there is nothing to predict. Fill it in, or drop the row."
+        for row_id in empty[_ROW_ID]
+    ]
+    outputs = {
+        "prediction": None,
+        "served_by": "error",
+        "routing_score": np.nan,
+        "error": messages,
+    }
+    if "probabilities" in result.columns:
+        outputs["probabilities"] = None
+    bad = empty.assign(**outputs)
+    merged = pd.concat([result, bad[result.columns]], ignore_index=True)
+    return merged.sort_values(_ROW_ID, kind="stable").reset_index(drop=True)
+
+
+def _item(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def run(args):
     """Run ``elang-sk predict``; returns the exit status."""
     from elang_sk._persist import load_joint
+    from elang_sk._validation import check_batch_size, check_row_ids
     from elang_sk.distributed import _check_columns as check_columns
     from elang_sk.distributed import predict_dataset, predict_frame
 
     _suffix(args.output, (".parquet", ".pq", ".jsonl", ".csv"), "--output")
     _suffix(args.input, _FORMATS, "--input")
-    frame = None
+    batch_size = check_batch_size(args.batch_size, "--batch-size")
+    frame = empty = None
     if args.ray_address is None:
         frame = read_table(args.input)
         check_columns(frame.columns, args.text_column)
+        if _ROW_ID in frame.columns:
+            check_row_ids(frame[_ROW_ID], _ROW_ID)
+        frame, empty = _split_empty_texts(frame, args.text_column)
     use_ray = args.ray_address is not None or (
-        len(frame) >= args.ray_min_rows and _ray_available()
+        len(frame) >= args.ray_min_rows and len(frame) > 0 and _ray_available()
     )
     if use_ray:
         import ray
@@ -157,8 +271,8 @@ def run(args):
             source,
             threshold=args.threshold,
             text_column=args.text_column,
-            swift_batch_size=args.batch_size,
-            super_batch_size=args.batch_size,
+            swift_batch_size=batch_size,
+            super_batch_size=batch_size,
             on_error="record",
         ).to_pandas()
     else:
@@ -170,12 +284,13 @@ def run(args):
                 frame,
                 threshold=args.threshold,
                 text_column=args.text_column,
-                batch_size=args.batch_size,
+                batch_size=batch_size,
                 on_error="record",
                 progress=update,
             )
         finally:
             close()
+    result = _with_empty_rows(result, empty)
     write_table(result, args.output)
     bad = result["error"].notna()
     where = "Ray" if use_ray else "this process"

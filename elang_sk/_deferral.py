@@ -9,7 +9,7 @@ model's own training rows would be chosen on scores that are too good.
 """
 
 import numpy as np
-from sklearn.base import _fit_context, clone, is_classifier
+from sklearn.base import _fit_context, clone, is_classifier, is_regressor
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -64,6 +64,20 @@ def logit_statistics(logits):
     )
 
 
+def _check_finite_target(y):
+    """Refuse a deferral target with NaN or infinite values, naming the rows."""
+    values = np.asarray(y)
+    if values.dtype.kind != "f" or np.isfinite(values).all():
+        return
+    rows = np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1))
+    raise ValueError(
+        f"DeferralRouter's y (the deferral target) has NaN or infinite values in "
+        f"{rows.size} row(s) (first: {rows[:5].tolist()}). Build it with "
+        "deferral_target(swift_right, super_right), or drop the rows whose "
+        "qualities are missing."
+    )
+
+
 class DeferralRouter(EnergyRouter):
     """A learned routing score: predicts from the Swift's logits where deferring pays.
 
@@ -88,7 +102,9 @@ class DeferralRouter(EnergyRouter):
     estimator : estimator or None, default=None
         The deferral model, trained on the four statistics. A classifier's
         score is ``-predict_proba @ classes_`` (minus the expected gain), a
-        regressor's ``-predict``. None: standardised logistic regression for
+        regressor's ``-predict``; anything else (e.g. a clusterer), or a
+        classifier without ``predict_proba``, is refused by :meth:`fit`.
+        None: standardised logistic regression for
         a discrete target, ridge regression for a real-valued one (e.g. a
         difference of per-input quality scores).
     target : {"fixes", "gain"}, default="fixes"
@@ -128,10 +144,6 @@ class DeferralRouter(EnergyRouter):
     >>> 0 < clf.routing_report(X[900:], y[900:]).swift_ratio < 1
     True
     """
-
-    # The joint estimators read the Swift's per-class scores the way a
-    # confidence score does: logits, decision_function or log-probabilities.
-    score_func = "softmax"
 
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "predict"]), None],
@@ -173,6 +185,47 @@ class DeferralRouter(EnergyRouter):
             return (super_right & ~swift_right).astype(float)
         return super_right.astype(float) - swift_right.astype(float)
 
+    def input_score(self):
+        """The score whose needs decide which Swift output this router reads.
+
+        The deferral model reads the Swift's per-class scores the way a
+        confidence score does: logits, ``decision_function`` or
+        log-probabilities (see :meth:`EnergyRouter.input_score`).
+
+        Returns
+        -------
+        score : SoftmaxScore
+
+        Examples
+        --------
+        >>> from elang_sk import DeferralRouter
+        >>> DeferralRouter().input_score()
+        SoftmaxScore()
+        """
+        return SoftmaxScore()
+
+    def routing_target(self, y, swift_right, next_right):
+        """The deferral target: what ``fit`` learns (see :meth:`deferral_target`).
+
+        Parameters
+        ----------
+        y : ndarray of shape (n_samples,)
+            True labels (unused: the target is where deferring pays).
+        swift_right, next_right : ndarray of bool of shape (n_samples,)
+            Whether the routed stage and the next one are right on each input.
+
+        Returns
+        -------
+        target : ndarray of float of shape (n_samples,)
+
+        Examples
+        --------
+        >>> from elang_sk import DeferralRouter
+        >>> DeferralRouter().routing_target(None, [True, False], [True, True])
+        array([0., 1.])
+        """
+        return self.deferral_target(swift_right, next_right)
+
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y):
         """Train the deferral model on the statistics of the Swift's logits.
@@ -201,8 +254,16 @@ class DeferralRouter(EnergyRouter):
                 "it learns the deferral target (e.g. deferral_target(swift_right, "
                 "super_right))."
             )
+        self._check_estimator()
+        _check_finite_target(y)
         X, y = validate_data(
-            self, X, y, dtype=np.float64, y_numeric=True, ensure_min_features=2
+            self,
+            X,
+            y,
+            dtype=np.float64,
+            y_numeric=True,
+            ensure_min_features=2,
+            ensure_all_finite=False,  # _check_finite says which rows
         )
         if y.dtype.kind not in "biuf":
             raise ValueError(
@@ -228,6 +289,32 @@ class DeferralRouter(EnergyRouter):
         self.estimator_ = estimator.fit(statistics, y)
         return self
 
+    def _check_estimator(self):
+        """Refuse a deferral model whose predictions are not a gain.
+
+        A classifier needs ``predict_proba``; a regressor is used as is;
+        anything else (a clusterer's ``predict`` is a cluster number) is
+        refused before any data is read.
+        """
+        est = self.estimator
+        if est is None or is_regressor(est):
+            return
+        if not is_classifier(est):
+            raise ValueError(
+                f"DeferralRouter's estimator must be a classifier or a regressor; "
+                f"got {type(est).__name__}, whose predict is not a deferral gain "
+                "(e.g. a clusterer's cluster numbers). Pass e.g. "
+                "LogisticRegression() or Ridge(), or estimator=None for the default."
+            )
+        if not hasattr(est, "predict_proba"):
+            raise ValueError(
+                f"DeferralRouter's classifier {type(est).__name__} has no "
+                "predict_proba: the routing score is minus the expected gain "
+                "predict_proba @ classes_. Use a classifier with predict_proba "
+                "(e.g. LogisticRegression(), or CalibratedClassifierCV around "
+                "this one), or a regressor."
+            )
+
     def predict_logits(self, X):
         """The Swift's logits the router reads, validated (no transformation).
 
@@ -241,7 +328,9 @@ class DeferralRouter(EnergyRouter):
         logits : ndarray of shape (n_samples, n_classes)
         """
         check_is_fitted(self, "head_")
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = validate_data(
+            self, X, dtype=np.float64, reset=False, ensure_all_finite=False
+        )
         return _check_finite(X)
 
     def predict_gain(self, X):

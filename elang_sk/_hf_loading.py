@@ -25,8 +25,22 @@ _AUTO_CLASSES = {
 }
 
 
-def load_model(model, tokenizer, *, task, fine_tune, classes, label_words):
+def load_model(
+    model,
+    tokenizer,
+    *,
+    task,
+    fine_tune,
+    classes,
+    label_words,
+    trust_remote_code=False,
+):
     """Load (or take) the model and the tokenizer, and resolve the task.
+
+    A hub id or a folder is loaded safely by default: weights from
+    ``*.safetensors`` files only (``use_safetensors=True``: pickled ``.bin``
+    weights can run code when loaded) and without the Python code a hub
+    repository may ship (``trust_remote_code=False``).
 
     Parameters
     ----------
@@ -44,6 +58,9 @@ def load_model(model, tokenizer, *, task, fine_tune, classes, label_words):
         classes its head does not know gets a fresh head for them.
     label_words : dict or None
         ``{class: name}``, as :func:`sequence_columns` reads it.
+    trust_remote_code : bool, default=False
+        Passed to every ``from_pretrained``: True runs the model's own Python
+        code from the hub or the folder. Only for sources you trust.
 
     Returns
     -------
@@ -52,8 +69,10 @@ def load_model(model, tokenizer, *, task, fine_tune, classes, label_words):
     task : str
         The resolved task, one of :data:`TASKS`.
     """
+    safe = dict(trust_remote_code=bool(trust_remote_code))
     if isinstance(model, str | os.PathLike):
-        config = transformers.AutoConfig.from_pretrained(model)
+        check_safetensors_folder(model)
+        config = transformers.AutoConfig.from_pretrained(model, **safe)
         task = resolve_task(task, config, type_name=None)
         kwargs = {}
         if task == "sequence-classification" and fine_tune:
@@ -69,7 +88,7 @@ def load_model(model, tokenizer, *, task, fine_tune, classes, label_words):
                     ignore_mismatched_sizes=True,
                 )
         loaded = _AUTO_CLASSES[task].from_pretrained(
-            model, dtype=torch.float32, **kwargs
+            model, dtype=torch.float32, use_safetensors=True, **safe, **kwargs
         )
         tokenizer = model if tokenizer is None else tokenizer
     elif isinstance(model, transformers.PreTrainedModel):
@@ -87,8 +106,47 @@ def load_model(model, tokenizer, *, task, fine_tune, classes, label_words):
             f"PreTrainedModel; got {type(model).__name__}."
         )
     if isinstance(tokenizer, str | os.PathLike):
-        tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer, **safe)
     return loaded, tokenizer, task
+
+
+def check_safetensors_folder(model):
+    """Refuse a local model folder whose weights are pickled only, saying why.
+
+    Weights are loaded from ``*.safetensors`` files only; a folder with
+    ``pytorch_model.bin`` (or other ``.bin``/``.pt``/``.pth`` weights) and no
+    safetensors file would otherwise fail with transformers' "no file named
+    model.safetensors". Hub ids and folders without weights are left to
+    ``from_pretrained``.
+
+    Parameters
+    ----------
+    model : str or path-like
+        A hub id or a local folder.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` is a folder with pickled weights and no safetensors.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from elang_sk._hf_loading import check_safetensors_folder
+    >>> check_safetensors_folder(tempfile.mkdtemp())  # no weights: left as is
+    """
+    if not os.path.isdir(model):
+        return
+    names = os.listdir(model)
+    pickled = sorted(n for n in names if n.endswith((".bin", ".pt", ".pth")))
+    if pickled and not any(n.endswith(".safetensors") for n in names):
+        raise ValueError(
+            f"{os.fspath(model)!r} holds pickled weights only ({', '.join(pickled)})"
+            ": they can run code when loaded, so only *.safetensors weights are "
+            "read. Convert the folder once, where you trust it: "
+            "AutoModel.from_pretrained(folder, use_safetensors=False)"
+            ".save_pretrained(folder) (the default writes model.safetensors)."
+        )
 
 
 def resolve_task(task, config, type_name):

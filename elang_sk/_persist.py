@@ -4,15 +4,28 @@ A saved joint model is a folder::
 
     manifest.json          SHA-256 of every other file (checked first)
     joint.json             format version, class, versions, the small state
-    joint.safetensors      calibration data and trade-off curve (arrays)
-    joint.skops            parameters and the fitted router (skops)
-    swift/, super/         one folder per sub-model:
+    joint.safetensors      the per-stage calibration arrays
+    joint.skops            parameters, fitted routers or score (skops)
+    stage-0/, stage-1/ ... one folder per stage, cheapest first:
         estimator.skops        a scikit-learn model (skops), or
         model.safetensors ...  a transformers model and its tokenizer
                                (``save_pretrained``), plus classifier.json
                                and classifier.safetensors for a
                                TransformerClassifier's own fitted state
     head.safetensors       the sequence energy head of a JointSeq2Seq
+
+What is saved is each estimator's declared fitted state (its
+``fitted_state`` method), and a load goes back through its
+``restore_fitted_state``, which checks the state as ``fit`` makes it: no
+attribute is written from the folder that the estimator does not declare.
+A save is atomic: it is written to a temporary folder beside the target and
+renamed into place, so a failure (a full disk) leaves nothing behind.
+
+The manifest is a checksum, not a signature: it detects damage and edits
+that did not rewrite it, not a deliberate edit that did. The loader's checks
+(the format, the declared keys, trusted types, sub-model folders inside the
+saved folder, consistent classes and finite thresholds) are what stand
+between an edited folder and a wrong model; load only folders you trust.
 
 Loading executes no code from the folder: JSON is parsed, arrays are read by
 safetensors, transformers weights only from ``*.safetensors`` files with
@@ -24,8 +37,13 @@ skops are imported only when a folder needs them.
 
 import hashlib
 import importlib
+import inspect
 import json
+import os
 import platform
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -33,14 +51,13 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import Bunch
 
 FORMAT = "elang_sk.joint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 _MANIFEST = "manifest.json"
 _STATE = "joint.json"
 _ARRAYS = "joint.safetensors"
 _PARAMS = "joint.skops"
 _HEAD = "head.safetensors"
-_KINDS = ("JointClassifier", "JointSeq2Seq")
 # Parameters that only matter while fitting and hold objects that do not
 # travel (a cache folder, a teacher model): a loaded model has them unset.
 _NOT_SAVED = {"memory", "distill_from"}
@@ -223,6 +240,64 @@ def _skops_load(path, trusted, what):
 # -- sub-models ------------------------------------------------------------------
 
 
+def _joint_classes():
+    """The joint estimators that save_joint writes, by class name."""
+    from elang_sk._cascade import CascadeClassifier
+    from elang_sk._joint import JointClassifier
+
+    classes = {cls.__name__: cls for cls in (JointClassifier, CascadeClassifier)}
+    classes["JointSeq2Seq"] = None  # imported when needed (torch)
+    return classes
+
+
+def _joint_class(kind):
+    if kind == "JointSeq2Seq":
+        from elang_sk._seq2seq import JointSeq2Seq
+
+        return JointSeq2Seq
+    return _joint_classes()[kind]
+
+
+def _is_transformer_classifier(est):
+    # The class is imported only if torch already is: a plain sklearn model
+    # never imports torch to be saved.
+    module = sys.modules.get("elang_sk._transformers")
+    return module is not None and isinstance(est, module.TransformerClassifier)
+
+
+def _save_transformer(model, tokenizer, folder):
+    folder.mkdir()
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return {"model_class": type(model).__name__}
+
+
+def _save_sub_model(est, folder, role):
+    """Save one classifier stage into ``folder``; its spec for joint.json."""
+    if _is_transformer_classifier(est):
+        from safetensors.numpy import save_file
+
+        state = est.fitted_state()
+        info = _save_transformer(state["model"], state["tokenizer"], folder)
+        save_file(
+            {k: np.ascontiguousarray(v) for k, v in state["arrays"].items()},
+            str(folder / "classifier.safetensors"),
+        )
+        spec = {
+            "params": _public_params(est, skip=("model", "tokenizer")),
+            "task": state["task"],
+            "dtype": state["dtype"],
+            "max_length": state["max_length"],
+            "classes": _encode_array(state["classes"]),
+            **info,
+        }
+        (folder / "classifier.json").write_text(json.dumps(spec, indent=1))
+        return {"kind": "TransformerClassifier"}
+    folder.mkdir()
+    _skops_dump(est, folder / "estimator.skops", f"the {role} model")
+    return {"kind": "skops"}
+
+
 def _public_params(est, skip=()):
     """JSON-able constructor parameters of ``est`` (objects left out)."""
     params = {}
@@ -240,93 +315,67 @@ def _public_params(est, skip=()):
     return params
 
 
-def _save_transformer(model, tokenizer, folder):
-    folder.mkdir()
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    return {"model_class": type(model).__name__}
-
-
-def _save_sub_model(est, folder, role):
-    """Save one sub-model of a JointClassifier into ``folder``."""
-    if _is_transformer_classifier(est):
-        from safetensors.numpy import save_file
-
-        info = _save_transformer(est.model_, est.tokenizer_, folder)
-        arrays = {
-            name: np.ascontiguousarray(getattr(est, name))
-            for name in ("columns_", "label_token_ids_", "coef_", "intercept_")
-            if getattr(est, name, None) is not None
-        }
-        save_file(arrays, str(folder / "classifier.safetensors"))
-        state = {
-            "params": _public_params(est, skip=("model", "tokenizer")),
-            "task_": est.task_,
-            "dtype_": str(est.dtype_).removeprefix("torch."),
-            "max_length_": int(est.max_length_),
-            "classes_": _encode_array(est.classes_),
-            **info,
-        }
-        (folder / "classifier.json").write_text(json.dumps(state, indent=1))
-        return {"kind": "TransformerClassifier"}
-    folder.mkdir()
-    _skops_dump(est, folder / "estimator.skops", f"the {role} model")
-    return {"kind": "skops"}
-
-
-def _load_pretrained(folder, auto_class, model_class, dtype=None):
-    import transformers
-
-    kwargs = {"dtype": dtype} if dtype is not None else {}
-    model = getattr(transformers, auto_class).from_pretrained(
-        folder,
-        use_safetensors=True,
-        trust_remote_code=False,
-        local_files_only=True,
-        **kwargs,
-    )
-    if type(model).__name__ != model_class:
-        raise ModelFolderError(
-            f"{folder.name}/ holds a {type(model).__name__} where a "
-            f"{model_class} was saved: the folder was changed."
-        )
-    tokenizer = transformers.AutoTokenizer.from_pretrained(
-        folder, trust_remote_code=False, local_files_only=True
-    )
-    return model.eval(), tokenizer
-
-
 def _load_sub_model(folder, spec, trusted, device, role):
-    if spec["kind"] == "skops":
+    kind = spec.get("kind")
+    if kind == "skops":
         return _skops_load(folder / "estimator.skops", trusted, f"The {role} model")
-    import torch
+    if kind != "TransformerClassifier":
+        raise ModelFolderError(f"Unknown kind {kind!r} of the {role} model.")
     from safetensors.numpy import load_file
 
     from elang_sk._hf_loading import _AUTO_CLASSES
-    from elang_sk._torch_utils import resolve_device
     from elang_sk._transformers import TransformerClassifier
 
     state = json.loads((folder / "classifier.json").read_text())
-    auto = _AUTO_CLASSES[state["task_"]].__name__
-    dtype = getattr(torch, state["dtype_"])
+    if state.get("task") not in _AUTO_CLASSES:
+        raise ModelFolderError(
+            f"Unknown task {state.get('task')!r} of the {role} model."
+        )
+    auto = _AUTO_CLASSES[state["task"]].__name__
+    import torch
+
+    dtype = getattr(torch, str(state["dtype"]), None)
+    if not isinstance(dtype, torch.dtype):
+        raise ModelFolderError(f"{state['dtype']!r} is not a torch dtype.")
     model, tokenizer = _load_pretrained(folder, auto, state["model_class"], dtype)
     params = dict(state["params"])
+    _check_param_names(TransformerClassifier, params, f"the {role} model")
     if device is not None:
         params["device"] = device
     est = TransformerClassifier(model, tokenizer, **params)
-    est.classes_ = _decode_array(state["classes_"])
-    est.n_classes_ = len(est.classes_)
-    est._flops_memo = {}
-    est._tokenizer_memo = None
-    est.task_ = state["task_"]
-    est.max_length_ = state["max_length_"]
-    for name, value in load_file(str(folder / "classifier.safetensors")).items():
-        setattr(est, name, value)
-    est.tokenizer_ = tokenizer
-    est.device_ = resolve_device(est.device)
-    est.dtype_ = dtype
-    est.model_ = model.to(device=est.device_, dtype=dtype)
-    return est
+    return est.restore_fitted_state(
+        {
+            "model": model,
+            "tokenizer": tokenizer,
+            "task": state["task"],
+            "dtype": state["dtype"],
+            "max_length": state["max_length"],
+            "classes": _decode_array(state["classes"]),
+            "arrays": load_file(str(folder / "classifier.safetensors")),
+        }
+    )
+
+
+def _check_param_names(cls, params, what):
+    """Refuse parameters the class does not take, and a saved ``memory``."""
+    names = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    unknown = sorted(set(params) - names)
+    if unknown:
+        raise ModelFolderError(
+            f"The saved parameters of {what} include {unknown}, which "
+            f"{cls.__name__} does not take: the folder was changed."
+        )
+    saved = sorted(set(params) & _NOT_SAVED)
+    if saved:
+        raise ModelFolderError(
+            f"The saved parameters of {what} set {saved}, which save_joint never "
+            "saves (a cache location or a teacher model): the folder was changed."
+        )
+
+
+def _stage_folder(folder, k):
+    """The folder of stage ``k``, always inside the saved folder."""
+    return folder / f"stage-{k}"
 
 
 # -- the joint model ---------------------------------------------------------------
@@ -344,7 +393,7 @@ def save_joint(joint, folder):
 
     Parameters
     ----------
-    joint : JointClassifier or JointSeq2Seq
+    joint : JointClassifier, CascadeClassifier or JointSeq2Seq
         A fitted joint model. Its sub-models must be scikit-learn models
         (saved with skops), :class:`TransformerClassifier` s or, for
         :class:`JointSeq2Seq`, transformers models.
@@ -363,7 +412,8 @@ def save_joint(joint, folder):
         If the folder exists and is not empty.
     TypeError
         If ``joint`` is not a fitted joint model, or a part of it cannot be
-        saved without pickle.
+        saved without pickle or loaded back (checked before the folder is
+        put in place: nothing is left behind).
 
     Examples
     --------
@@ -387,11 +437,13 @@ def save_joint(joint, folder):
     >>> bool((loaded.predict(X) == joint.predict(X)).all())
     True
     """
+    kinds = _joint_classes()
     kind = type(joint).__name__
-    if kind not in _KINDS or not hasattr(joint, "calibration_"):
+    if kind not in kinds or not hasattr(joint, "calibration_"):
         raise TypeError(
-            f"save_joint takes a fitted JointClassifier or JointSeq2Seq; got "
-            f"{'an unfitted ' if kind in _KINDS else ''}{kind}. Fit it first."
+            f"save_joint takes a fitted {', '.join(kinds)}; got "
+            f"{'an unfitted ' if kind in kinds else 'a '}{kind}"
+            f"{'. Fit it first.' if kind in kinds else '.'}"
         )
     folder = Path(folder)
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
@@ -399,81 +451,117 @@ def save_joint(joint, folder):
             f"{folder} already exists and is not an empty folder; save_joint "
             "never overwrites. Remove it or choose another folder."
         )
-    folder.mkdir(parents=True, exist_ok=True)
-    arrays = {}
-    state = {
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        _write_joint(joint, kind, tmp)
+        if folder.exists():
+            folder.rmdir()  # empty, checked above
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def _write_joint(joint, kind, folder):
+    """Write every file of a saved joint model into ``folder``."""
+    state = joint.fitted_state()
+    arrays = {
+        f"calibration.{key}": np.ascontiguousarray(value, dtype=np.float64)
+        for key, value in state["calibration"].items()
+    }
+    info = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "class": kind,
-        "threshold_": float(joint.threshold_),
-        "costs_": dict(joint.costs_),
-        "calibration_": _split_bunch(joint.calibration_, "calibration", arrays),
-        "curve_": _split_bunch(joint.curve_, "curve", arrays),
+        "costs": state["costs"],
+        "selection": state["selection"],
+        "calibration": sorted(state["calibration"]),
+        "stages": [],
     }
-    selection = joint.threshold_selection_
-    state["threshold_selection_"] = {
-        k: v for k, v in selection.items() if isinstance(v, bool | int | float | str)
+    model_params = type(joint).model_params(state["models"])
+    params = {
+        k: v
+        for k, v in joint.get_params(deep=False).items()
+        if k not in model_params and k not in _NOT_SAVED
     }
-    skip = set(joint._sub_models) | set(joint._shared_params) | _NOT_SAVED
-    params = {k: v for k, v in joint.get_params(deep=False).items() if k not in skip}
     fitted = {}
-    if kind == "JointClassifier":
-        state["classes_"] = _encode_array(joint.classes_)
-        state["logit_source_"] = {
-            "method": joint.logit_source_.method,
-            "head": bool(joint.logit_source_.head),
-        }
-        fitted["router_"] = joint.router_
-        torch_used = False
-        state["sub_models"] = {}
-        for role, est in (
-            ("swift", joint.swift_estimator_),
-            ("super", joint.super_estimator_),
-        ):
-            state["sub_models"][role] = _save_sub_model(est, folder / role, role)
-            torch_used |= _is_transformer_classifier(est)
-    else:
+    torch_used = False
+    if kind == "JointSeq2Seq":
         from safetensors.torch import save_file
 
         torch_used = True
-        fitted["score_"] = joint.score_
-        state["generation_kwargs_"] = joint.generation_kwargs_
-        state["sub_models"] = {
-            role: _save_transformer(model, tokenizer, folder / role)
-            for role, (model, tokenizer) in joint._models().items()
-        }
-        state["head_"] = None
-        if joint.head_ is not None:
-            head = joint.head_
-            state["head_"] = {
-                "d_model": int(head.queries.shape[1]),
-                "n_positions": int(head.queries.shape[0]),
-                "vocab_size": int(head.output_weight.shape[0]),
-                "n_heads": int(head.attention.num_heads),
-            }
-            tensors = {
-                k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()
-            }
-            save_file(tensors, str(folder / _HEAD))
+        fitted["score"] = state["score"]
+        info["generation_kwargs"] = state["generation_kwargs"]
+        info["outputs"] = state["outputs"]
+        for k, (name, (model, tokenizer)) in enumerate(state["models"].items()):
+            spec = _save_transformer(model, tokenizer, _stage_folder(folder, k))
+            info["stages"].append({"name": name, "kind": "transformers", **spec})
+        info["head"] = None
+        if state["head"] is not None:
+            info["head"] = state["head"]["spec"]
+            save_file(state["head"]["tensors"], str(folder / _HEAD))
+    else:
+        fitted["routers"] = state["routers"]
+        info["classes"] = _encode_array(state["classes"])
+        info["logit_sources"] = state["logit_sources"]
+        for k, (name, model) in enumerate(state["models"].items()):
+            spec = _save_sub_model(model, _stage_folder(folder, k), f"{name!r} stage")
+            info["stages"].append({"name": name, **spec})
+            torch_used |= spec["kind"] == "TransformerClassifier"
     _skops_dump(
         {"params": params, "fitted": fitted},
         folder / _PARAMS,
-        "the joint model's parameters and router",
+        "the joint model's parameters and routers",
     )
     from safetensors.numpy import save_file as save_arrays
 
     save_arrays(arrays, str(folder / _ARRAYS))
-    state["versions"] = _versions(torch_used)
+    info["versions"] = _versions(torch_used)
     try:
-        text = json.dumps(state, indent=1, allow_nan=True)
+        text = json.dumps(info, indent=1, allow_nan=True)
     except TypeError as exc:
         raise TypeError(f"Cannot save the joint model's state as JSON: {exc}") from exc
     (folder / _STATE).write_text(text)
+    # A model that could not be loaded back is refused now, not at load time.
+    for path in sorted(folder.rglob("*.skops")):
+        _check_loadable(path)
     manifest = {name: _sha256(folder / name) for name in _files(folder)}
     (folder / _MANIFEST).write_text(
         json.dumps({"format": FORMAT, "files": manifest}, indent=1)
     )
-    return folder
+
+
+def _check_loadable(path):
+    """Load a skops file just written, trusting its own types; refuse on failure."""
+    sio = _import_skops()
+    try:
+        sio.load(path, trusted=sio.get_untrusted_types(file=path))
+    except Exception as exc:
+        raise TypeError(
+            f"Cannot save {path.parent.name}/{path.name}: skops could not load it "
+            f"back ({type(exc).__name__}: {exc}). It holds an object that only "
+            "pickle could restore (a lambda, a local function or class); use "
+            "importable, module-level functions and classes."
+        ) from exc
+
+
+_STATE_KEYS = {
+    "format",
+    "format_version",
+    "class",
+    "costs",
+    "selection",
+    "calibration",
+    "stages",
+    "versions",
+    "classes",
+    "logit_sources",
+    "generation_kwargs",
+    "head",
+    "outputs",
+}
 
 
 def _check_folder(folder):
@@ -538,7 +626,7 @@ def load_joint(folder, *, trusted=None, device=None):
 
     Returns
     -------
-    joint : JointClassifier or JointSeq2Seq
+    joint : JointClassifier, CascadeClassifier or JointSeq2Seq
         The fitted joint model; it predicts what the saved one did. Its
         sub-models are the loaded fitted models (pre-trained, as if passed
         fitted) and ``memory`` is None.
@@ -547,7 +635,9 @@ def load_joint(folder, *, trusted=None, device=None):
     ------
     ModelFolderError
         If the folder is missing files, has extra or changed files, is of
-        another format version, or holds untrusted types.
+        another format version, holds untrusted types, or a state that
+        ``fit`` could not have made (inconsistent classes, unknown keys or
+        parameters, a saved ``memory``, thresholds that are not numbers).
 
     Examples
     --------
@@ -566,88 +656,123 @@ def load_joint(folder, *, trusted=None, device=None):
     folder = Path(folder)
     _check_folder(folder)
     try:
-        state = json.loads((folder / _STATE).read_text())
+        return _read_joint(folder, trusted, device)
+    except ModelFolderError:
+        raise
+    except (KeyError, TypeError, ValueError, OSError, AttributeError) as exc:
+        raise ModelFolderError(
+            f"{folder} cannot be loaded: {type(exc).__name__}: {exc}. The folder "
+            "is damaged or was changed after saving; save the model again."
+        ) from exc
+    except Exception as exc:  # a library's own error (zip, safetensors...)
+        raise ModelFolderError(
+            f"{folder} cannot be loaded: {type(exc).__name__}: {exc}. A file is "
+            "damaged; save the model again."
+        ) from exc
+
+
+def _read_joint(folder, trusted, device):
+    try:
+        info = json.loads((folder / _STATE).read_text())
     except ValueError as exc:
         raise ModelFolderError(f"{_STATE} in {folder} is damaged: {exc}") from exc
-    if state.get("format") != FORMAT or state.get("format_version") != FORMAT_VERSION:
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        raise ModelFolderError(f"{folder} does not hold an elang_sk joint model.")
+    if info.get("format_version") != FORMAT_VERSION:
         raise ModelFolderError(
-            f"{folder} holds format {state.get('format')!r} version "
-            f"{state.get('format_version')!r}; this elang_sk reads {FORMAT!r} "
-            f"version {FORMAT_VERSION}. Save the model again with this version "
-            f"(it was saved by elang_sk {state.get('versions', {}).get('elang_sk')})."
+            f"{folder} was saved by an older format of elang_sk (format version "
+            f"{info.get('format_version')!r}, elang_sk "
+            f"{info.get('versions', {}).get('elang_sk')}); this elang_sk reads "
+            f"version {FORMAT_VERSION}. Load it with the elang_sk that saved it "
+            "and save it again with this one, or refit it."
         )
-    kind = state["class"]
-    if kind not in _KINDS:
+    unknown = sorted(set(info) - _STATE_KEYS)
+    if unknown:
+        raise ModelFolderError(
+            f"{_STATE} in {folder} has keys save_joint never writes: {unknown}."
+        )
+    kind = info["class"]
+    if kind not in _joint_classes():
         raise ModelFolderError(f"Unknown joint model class {kind!r} in {folder}.")
+    cls = _joint_class(kind)
     from safetensors.numpy import load_file
 
     arrays = load_file(str(folder / _ARRAYS))
+    expected = {f"calibration.{key}" for key in info["calibration"]}
+    if set(arrays) != expected:
+        raise ModelFolderError(
+            f"{_ARRAYS} holds {sorted(arrays)}; {_STATE} lists {sorted(expected)}."
+        )
     saved = _skops_load(folder / _PARAMS, trusted, "The joint model's parameters")
     params, fitted = saved["params"], saved["fitted"]
-    if kind == "JointClassifier":
-        from elang_sk._joint import JointClassifier
-        from elang_sk._source import LogitSource
-
-        models = [
-            _load_sub_model(
-                folder / role, state["sub_models"][role], trusted, device, role
-            )
-            for role in ("swift", "super")
-        ]
-        joint = JointClassifier(*models, **params)
-        joint.swift_estimator_, joint.super_estimator_ = models
-        joint.classes_ = _decode_array(state["classes_"])
-        source = state["logit_source_"]
-        joint.logit_source_ = LogitSource(source["method"], source["head"])
-        joint.router_ = fitted["router_"]
-    else:
-        joint = _load_seq2seq(folder, state, params, fitted, device)
-    joint.costs_ = Bunch(**state["costs_"])
-    joint.calibration_ = _join_bunch(state["calibration_"], arrays)
-    joint.curve_ = _join_bunch(state["curve_"], arrays)
-    # The selection is recomputed from the saved calibration (for its curve
-    # and densities), and keeps the saved threshold to the last bit.
-    joint._selections = {}
-    selection = joint.threshold_selection_
-    selection.threshold = state["threshold_selection_"].get(
-        "threshold", selection.threshold
-    )
-    return joint
-
-
-def _load_seq2seq(folder, state, params, fitted, device):
-    import torch
-    from safetensors.torch import load_file
-
-    from elang_sk._seq2seq import JointSeq2Seq
-    from elang_sk._seq2seq_head import SequenceEnergyHead
-    from elang_sk._torch_utils import resolve_device
-
-    loaded = {
-        role: _load_pretrained(
-            folder / role, "AutoModelForSeq2SeqLM", spec["model_class"]
-        )
-        for role, spec in state["sub_models"].items()
+    _check_param_names(cls, params, f"the {kind}")
+    stages = info["stages"]
+    state = {
+        "calibration": {
+            key: arrays[f"calibration.{key}"] for key in info["calibration"]
+        },
+        "costs": info["costs"],
+        "selection": info["selection"],
     }
-    if device is not None:
-        params = {**params, "device": device}
-    (swift, tok), (big, super_tok) = loaded["swift"], loaded["super"]
-    joint = JointSeq2Seq(swift, big, tokenizer=tok, super_tokenizer=super_tok, **params)
-    joint.device_ = resolve_device(joint.device)
-    joint.swift_model_, joint.tokenizer_ = swift.to(joint.device_), tok
-    joint.super_model_, joint.super_tokenizer_ = big.to(joint.device_), super_tok
-    joint.score_ = fitted["score_"]
-    joint.generation_kwargs_ = state["generation_kwargs_"]
-    joint._flop_memo = {}
-    joint.head_ = None
-    if state["head_"] is not None:
-        spec = state["head_"]
-        head = SequenceEnergyHead(
-            spec["d_model"],
-            spec["n_positions"],
-            torch.ones(spec["vocab_size"], spec["d_model"]),  # loaded below
-            spec["n_heads"],
+    if kind == "JointSeq2Seq":
+        models = {
+            spec["name"]: _load_pretrained(
+                _stage_folder(folder, k), "AutoModelForSeq2SeqLM", spec["model_class"]
+            )
+            for k, spec in enumerate(stages)
+        }
+        if device is not None:
+            params = {**params, "device": device}
+        head = None
+        if info["head"] is not None:
+            from safetensors.torch import load_file as load_tensors
+
+            head = {"spec": info["head"], "tensors": load_tensors(str(folder / _HEAD))}
+        state.update(
+            models=models,
+            score=fitted["score"],
+            generation_kwargs=info["generation_kwargs"],
+            head=head,
+            outputs=info["outputs"],
         )
-        head.load_state_dict(load_file(str(folder / _HEAD)), strict=True)
-        joint.head_ = head.to(joint.device_).eval()
-    return joint
+    else:
+        models = {
+            spec["name"]: _load_sub_model(
+                _stage_folder(folder, k),
+                spec,
+                trusted,
+                device,
+                f"{spec['name']!r} stage",
+            )
+            for k, spec in enumerate(stages)
+        }
+        state.update(
+            models=models,
+            routers=fitted["routers"],
+            logit_sources=info["logit_sources"],
+            classes=_decode_array(info["classes"]),
+        )
+    joint = cls(**params, **cls.model_params(state["models"]))
+    return joint.restore_fitted_state(state)
+
+
+def _load_pretrained(folder, auto_class, model_class, dtype=None):
+    import transformers
+
+    kwargs = {"dtype": dtype} if dtype is not None else {}
+    model = getattr(transformers, auto_class).from_pretrained(
+        folder,
+        use_safetensors=True,
+        trust_remote_code=False,
+        local_files_only=True,
+        **kwargs,
+    )
+    if type(model).__name__ != model_class:
+        raise ModelFolderError(
+            f"{folder.name}/ holds a {type(model).__name__} where a "
+            f"{model_class} was saved: the folder was changed."
+        )
+    tokenizer = transformers.AutoTokenizer.from_pretrained(
+        folder, trust_remote_code=False, local_files_only=True
+    )
+    return model.eval(), tokenizer

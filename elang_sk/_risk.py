@@ -129,44 +129,102 @@ def _is_binary(*arrays):
     return all(np.isin(a, (0.0, 1.0)).all() for a in arrays)
 
 
-def _rows_needed_cp(harm_rate, gain_rate, epsilon, delta, limit=2**40):
-    """Fewest rows at which these observed rates would be certified (or inf).
+#: Largest calibration size :func:`rows_needed` tries with the betting bound
+#: (each try bets on that many rows); CP tries up to 2**40 (closed form).
+_BETTING_LIMIT = 2**20
 
-    The counts are scaled to each row count tried; a bisection on the count.
+
+def _first_step(losses, n, rows):
+    """Paired losses of ``rows`` calibration rows whose best-scored group is
+    like the observed one, ``losses`` (the first step of the sequence).
+
+    A single best-scored row (continuous scores) stays one row: at any size
+    the first step keeps the one best-scored input, with its own loss. A tied
+    group (discrete scores) keeps its share ``len(losses) / n`` of the rows,
+    with the observed losses repeated.
     """
-    if harm_rate - gain_rate >= epsilon:
-        return np.inf
+    out = np.zeros(rows)
+    if losses.size == 1:
+        out[0] = losses[0]
+    else:
+        kept = min(rows, max(1, round(losses.size * rows / n)))
+        out[:kept] = np.resize(losses, kept)
+    return out
 
-    def certified(n):
-        bound = clopper_pearson_bound(
-            np.array([harm_rate * n]), np.array([gain_rate * n]), n, delta
-        )
-        return bound[0] <= epsilon
 
-    if not certified(limit):
-        return np.inf
-    low, high = 0, limit
+def _certifies(losses, n, rows, epsilon, delta, bound):
+    """Whether the first step would be certified on ``rows`` such rows."""
+    if bound == "clopper_pearson":
+        if losses.size == 1:
+            harm, gain = float(losses[0] > 0), float(losses[0] < 0)
+        else:
+            harm = np.sum(losses > 0) / n * rows
+            gain = np.sum(losses < 0) / n * rows
+        edge = clopper_pearson_bound(np.array([harm]), np.array([gain]), rows, delta)
+        return bool(edge[0] <= epsilon)
+    order = np.random.default_rng(0).permutation(rows)
+    return betting_rejects(_first_step(losses, n, rows), epsilon, delta, order)
+
+
+def rows_needed(losses, n, epsilon, delta, bound):
+    """Fewest calibration rows that would certify the first step of the sequence.
+
+    The first step keeps the best-scored inputs with the Swift; the search
+    asks the same ``bound`` as :func:`certify`, on calibration sets of every
+    size like this one (see :func:`_first_step`), for the smallest size at
+    which that step is certified: a doubling search, then a bisection.
+
+    Parameters
+    ----------
+    losses : ndarray of shape (n_first,)
+        Paired losses ``super - swift`` of the rows the first step keeps.
+    n : int
+        Number of calibration rows.
+    epsilon, delta : float
+        The promised loss and the failure probability.
+    bound : {"clopper_pearson", "betting"}
+        The confidence bound in use.
+
+    Returns
+    -------
+    n_needed : float
+        The number of rows, or ``inf`` when no size up to the search limit
+        (``2**40`` rows for Clopper-Pearson, ``2**20`` for betting)
+        certifies it.
+    reason : str
+        ``"rows"`` (a number was found), ``"swift"`` (tied best-scored
+        inputs on which the Swift already loses ``epsilon`` or more),
+        ``"tol"`` (``epsilon=0``: a bound from finitely many rows stays above
+        0) or ``"limit"`` (more rows than the search limit).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from elang_sk._risk import rows_needed
+    >>> rows_needed(np.array([0.0]), 100, 0.01, 0.1, "clopper_pearson")
+    (299.0, 'rows')
+    >>> rows_needed(np.array([0.0]), 100, 0.0, 0.1, "clopper_pearson")
+    (inf, 'tol')
+    """
+    losses = np.asarray(losses, dtype=float)
+    rate = losses.sum() / n
+    if losses.size > 1 and rate > 0 and rate >= epsilon:
+        return np.inf, "swift"
+    if epsilon <= 0 and (losses.size == 1 or rate >= 0):
+        return np.inf, "tol"
+    limit = 2**40 if bound == "clopper_pearson" else _BETTING_LIMIT
+    low, high = 1, 2
+    while not _certifies(losses, n, high, epsilon, delta, bound):
+        if high >= limit:
+            return np.inf, "tol" if epsilon <= 0 else "limit"
+        low, high = high, min(2 * high, limit)
     while high - low > 1:
         mid = (low + high) // 2
-        low, high = (low, mid) if certified(mid) else (mid, high)
-    return float(high)
-
-
-def _rows_needed_bernstein(mean, var, epsilon, delta):
-    """Rows at which the empirical Bernstein bound would certify these moments.
-
-    Maurer and Pontil's bound for a variable of range 2,
-    ``mean + sqrt(2 var log(2/delta) / n) + 14 log(2/delta) / (3 (n - 1))``,
-    is looser than the betting bound it stands in for here, so the count is an
-    estimate from above, not a certificate.
-    """
-    gap = epsilon - mean
-    if gap <= 0:
-        return np.inf
-    log_term = np.log(2 / delta)
-    a, b = np.sqrt(2 * var * log_term), 14 * log_term / 3
-    root = (-a + np.sqrt(a * a + 4 * b * gap)) / (2 * b)
-    return float(np.ceil(1 / root**2) + 1)
+        if _certifies(losses, n, mid, epsilon, delta, bound):
+            high = mid
+        else:
+            low = mid
+    return float(high), "rows"
 
 
 def certify(
@@ -197,10 +255,14 @@ def certify(
         ``threshold``, ``certified``, ``loss_bound`` (upper confidence bound
         on the expected loss at the chosen threshold), ``empirical_loss``,
         ``n_certified`` (thresholds certified beyond the all-Super one),
-        ``n_needed`` (None when something is certified; else the fewest
+        ``n_needed`` (None when a threshold beyond the all-Super one is
+        certified; else the fewest
         calibration rows that would certify the first threshold of the
-        sequence at its observed loss rates, inf if none would),
-        ``n_calibration``, ``bound``, ``delta``, ``epsilon``.
+        sequence, searched with ``bound`` by :func:`rows_needed`, inf if
+        none would), ``n_needed_reason`` (its ``reason``, or None),
+        ``n_first`` (rows the first threshold keeps: the best-scored input,
+        or the inputs tied with it), ``n_calibration``, ``bound``,
+        ``delta``, ``epsilon``.
     """
     scores = np.asarray(scores, dtype=float)
     swift_quality = np.asarray(swift_quality, dtype=float)
@@ -265,19 +327,10 @@ def certify(
             )
 
     # When nothing is certified: the rows that would certify the first step of
-    # the sequence (the best-scored inputs kept) at its observed loss rates.
-    n_needed = None
-    if best == 0 and thresholds.shape[0] > 1:
-        if bound == "clopper_pearson":
-            n_needed = _rows_needed_cp(harm[1] / n, gain[1] / n, epsilon, delta)
-        else:
-            first = diff[: last[0] + 1]
-            n_needed = _rows_needed_bernstein(
-                first.sum() / n,
-                np.sum(first**2) / n - (first.sum() / n) ** 2,
-                epsilon,
-                delta,
-            )
+    # the sequence (the best-scored inputs kept), searched with the same bound.
+    n_needed = reason = None
+    if n_certified == 1 and thresholds.shape[0] > 1:
+        n_needed, reason = rows_needed(diff[: last[0] + 1], n, epsilon, delta, bound)
 
     return Bunch(
         threshold=float(thresholds[best]),
@@ -286,6 +339,9 @@ def certify(
         empirical_loss=float(empirical[best]),
         n_certified=int(n_certified - 1),
         n_needed=n_needed,
+        n_needed_reason=reason,
+        n_first=int(last[0] + 1),
+        first_loss=float(empirical[1]) if thresholds.shape[0] > 1 else 0.0,
         n_calibration=n,
         bound=bound,
         delta=float(delta),
@@ -293,21 +349,50 @@ def certify(
     )
 
 
+def _advice(result):
+    """What would certify something, as a sentence: from ``n_needed`` and why."""
+    first = (
+        "the best-scored input"
+        if result.n_first == 1
+        else f"the {result.n_first} best-scored inputs (tied at the top score)"
+    )
+    reason = result.get("n_needed_reason")
+    if reason == "rows":
+        return (
+            f"About {int(result.n_needed)} calibration rows (there are "
+            f"{result.n_calibration}) would certify keeping {first} with the Swift, "
+            f"at the loss observed there, with the {result.bound} bound. Add "
+            "calibration data, or raise tol or delta."
+        )
+    if reason == "swift":
+        return (
+            "No number of rows would at the observed loss rates: the Swift loses "
+            f"{result.first_loss:.3g} of the Super's quality per calibration row on "
+            f"{first}, at least tol={result.epsilon:g}. Use a better Swift or "
+            "routing score, or raise tol."
+        )
+    if reason == "tol":
+        return (
+            f"No number of rows would certify tol={result.epsilon:g}: a confidence "
+            "bound from finitely many rows stays above a loss of 0 even where the "
+            "Swift is never worse than the Super. Raise tol, e.g. tol=0.01 (lose "
+            "at most 1 point of the Super's quality)."
+        )
+    if reason is None:
+        return "Add calibration data, or raise tol or delta."
+    return (
+        "The number of calibration rows that would certify it could not be "
+        f"computed: more than the {result.bound} search tries. Raise tol or delta."
+    )
+
+
 def warn_uncertified(result):
     """Warn that only the all-Super threshold is certified, and what would help."""
-    needed = (
-        f"about {int(result.n_needed)} calibration rows at the observed loss rates "
-        "would certify keeping the best-scored inputs with the Swift"
-        if result.n_needed is not None and np.isfinite(result.n_needed)
-        else "no number of rows would at the observed loss rates: the Swift "
-        "already loses at least epsilon on its best-scored inputs"
-    )
     warnings.warn(
         f"No routing threshold keeps any input with the Swift while certifying a "
-        f"loss of at most epsilon={result.epsilon:g} against the Super with "
+        f"loss of at most tol={result.epsilon:g} against the Super with "
         f"probability {1 - result.delta:g} on {result.n_calibration} calibration "
-        f"rows; every input goes to the Super (threshold=inf). {needed[0].upper()}"
-        f"{needed[1:]}. Add calibration data, or raise tol or delta.",
+        f"rows; every input goes to the Super (threshold=inf). {_advice(result)}",
         CertificationWarning,
         stacklevel=4,
     )

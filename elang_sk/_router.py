@@ -210,6 +210,57 @@ class EnergyRouter(BaseEstimator):
             return np.asarray(_check_finite(X) @ self.coef_.T) + self.intercept_
         return self._validate_logits(X, reset=False)
 
+    # -- the router contract: what every router offers the joint estimators ----
+
+    def input_score(self):
+        """The score whose needs decide which Swift output this router reads.
+
+        A joint estimator asks it, before fitting the router, whether the
+        router needs real logits (energy), any per-class scores (softmax,
+        entropy) or nothing (random).
+
+        Returns
+        -------
+        score : BaseScore
+            An unfitted score.
+
+        Examples
+        --------
+        >>> from elang_sk import EnergyRouter
+        >>> EnergyRouter("entropy").input_score()
+        EntropyScore()
+        """
+        return get_score(self.score_func)
+
+    def routing_target(self, y, swift_right, next_right):
+        """What ``fit`` learns on the calibration data, or None.
+
+        Every router is fitted by the joint estimators through this one
+        method: a target means the router is trained on it (out of fold for
+        the calibration scores, with ``cross_fit_scores``); None means it
+        has nothing to learn and is fitted on its input alone.
+
+        Parameters
+        ----------
+        y : ndarray of shape (n_samples,)
+            The true labels of the calibration inputs.
+        swift_right, next_right : ndarray of bool of shape (n_samples,)
+            Whether the routed stage and the next one are right on each input.
+
+        Returns
+        -------
+        target : ndarray of shape (n_samples,) or None
+            ``y`` for an energy head (``head=True``), else None.
+
+        Examples
+        --------
+        >>> from elang_sk import EnergyRouter
+        >>> EnergyRouter(head=False).routing_target([0, 1], [True, False],
+        ...                                         [True, True]) is None
+        True
+        """
+        return np.asarray(y) if self.head is True else None
+
     def score_samples(self, X, mask=None):
         """Routing score of each input; the Swift keeps inputs with ``score >= t``.
 
@@ -226,10 +277,30 @@ class EnergyRouter(BaseEstimator):
         scores : ndarray of shape (n_samples,)
             Higher means the input fits the Swift better.
         """
+        if mask is None and self._plain_rows(X):
+            # Serving fast path, same arithmetic as predict_logits: its
+            # validate_data and fitted checks cost more than scoring one
+            # input. Anything unusual takes the checked path below.
+            if self.head_:
+                X = X @ self.coef_.T + self.intercept_
+            return self.score_(X)
         check_is_fitted(self)
         if not self.score_.uses_logits:
             return self.score_(np.empty((len(_as_rows(X)), 1)))
         return self.score_(self.predict_logits(X), mask)
+
+    def _plain_rows(self, X):
+        """Whether ``X`` is a finite float64 matrix of the fitted router's width."""
+        return (
+            type(self).predict_logits is EnergyRouter.predict_logits
+            and hasattr(self, "score_")
+            and self.score_.uses_logits
+            and isinstance(X, np.ndarray)
+            and X.dtype == np.float64
+            and X.ndim == 2
+            and X.shape[1] == getattr(self, "n_features_in_", -1)
+            and np.isfinite(X).all()
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

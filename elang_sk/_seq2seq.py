@@ -16,11 +16,17 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from elang_sk._base import BaseJoint
+from elang_sk._base import (
+    CALIBRATION_KEYS,
+    BaseJoint,
+    check_state_keys,
+    make_router,
+    selection_summary,
+)
 from elang_sk._cache import MEMORY_CONSTRAINTS, timed_compute
 from elang_sk._repr import repr_with_short_objects
 from elang_sk._router import EnergyRouter
-from elang_sk._scores import SCORES, BaseScore, get_score
+from elang_sk._scores import SCORES, BaseScore
 from elang_sk._seq2seq_flops import joint_flops
 from elang_sk._seq2seq_head import (
     cross_fit_head,
@@ -33,7 +39,7 @@ from elang_sk._seq2seq_runs import Seq2SeqRuns
 from elang_sk._threshold import STRATEGIES, ThresholdSelector
 from elang_sk._torch_utils import resolve_device
 from elang_sk._validation import check_texts
-from elang_sk.metrics import corpus_quality, joint_cost, sentence_chrf
+from elang_sk.metrics import corpus_quality, sentence_chrf
 
 _METRICS = ("bleu", "chrf", "exact_match")
 _SHARED = ("swift_model", "super_model", "tokenizer", "super_tokenizer")
@@ -364,9 +370,14 @@ class JointSeq2Seq(BaseJoint):
 
         costs = self._given_costs(len(X))
         if costs is None:
-            costs = self._measured_costs(run, router_sec, swift_sec, super_sec)
+            costs = _as_stage_costs(
+                self._measured_costs(run, router_sec, swift_sec, super_sec)
+            )
         self._finish_fit(
-            scores, swift_q, super_q, swift_q >= super_q - self.quality_margin, costs
+            np.asarray(scores, dtype=np.float64)[None, :],
+            np.stack([swift_q, super_q]),
+            np.stack([swift_q >= super_q - self.quality_margin, np.ones(len(X), bool)]),
+            costs,
         )
         self.calibration_.update(swift_outputs=swift_out, super_outputs=super_out)
         return self
@@ -388,7 +399,7 @@ class JointSeq2Seq(BaseJoint):
         if isinstance(self.router, BaseScore):
             score = clone(self.router)
         else:
-            score = clone(get_score(self._make_router().score_func))
+            score = clone(make_router(self.router).input_score())
         if self.aggregate is not None and "aggregate" in score.get_params():
             score.set_params(aggregate=self.aggregate)
         return score
@@ -490,6 +501,9 @@ class JointSeq2Seq(BaseJoint):
 
     # -- the hooks of BaseJoint -------------------------------------------------
 
+    def _stage_names(self):
+        return ["swift", "super"]
+
     def _check_inputs(self, X):
         return check_texts(X, "X", allow_empty_strings=False)
 
@@ -504,16 +518,20 @@ class JointSeq2Seq(BaseJoint):
             generation_kwargs=self.generation_kwargs_,
         )
 
-    def _scores(self, run):
+    def _stage_scores(self, run, k, rows):
+        # The Swift is the only gate, and the first stage sees every row.
         if self.head_ is not None:
             states, lengths, _ = run.states()
-            return self._head_scores(states, lengths)
-        return self._scores_without_head(run)[0]
+            scores = self._head_scores(states, lengths)
+        else:
+            scores = self._scores_without_head(run)[0]
+        return scores if rows is None else scores[rows]
 
-    def _answer(self, run, role, rows, method):
-        return run.generate(role, rows)[0]
+    def _stage_answer(self, run, k, rows, method):
+        return run.generate(("swift", "super")[k], rows)[0]
 
-    def _report_costs(self, run, keep, y_pred):
+    def _call_costs(self, run, stage, y_pred):
+        keep = stage == 0
         if self.costs_.unit == "FLOPs":
             # Each model decoded what it served (the Swift everything with the
             # decoder ablation): count on the lengths actually generated.
@@ -521,16 +539,21 @@ class JointSeq2Seq(BaseJoint):
                 swift_out = run.generate("swift")[0]
             else:
                 swift_out = np.where(keep, y_pred, "")
-            costs = self._flop_costs(
-                self.flops(run.X, swift_out, np.where(keep, "", y_pred))
+            costs = _as_stage_costs(
+                self._flop_costs(
+                    self.flops(run.X, swift_out, np.where(keep, "", y_pred))
+                )
             )
         else:
-            costs = self.costs_
-        return Bunch(
-            joint=joint_cost(keep, costs.swift, costs.super, costs.router),
-            swift=self.costs_.swift,
-            super=self.costs_.super,
-        )
+            n = len(keep)
+            costs = Bunch(
+                router=np.repeat(self.costs_.stage_router[:, None], n, axis=1),
+                full=np.repeat(self.costs_.stage_full[:, None], n, axis=1),
+            )
+        # Each model alone: the calibration means (they did not decode every
+        # input here).
+        costs.alone = self.costs_.stage_full
+        return costs
 
     def _report_quality(self, y_pred, Y):
         Y = _check_references(len(y_pred), Y)
@@ -639,6 +662,171 @@ class JointSeq2Seq(BaseJoint):
             np.concatenate([mask for _, _, mask in batches]),
         )
 
+    # -- the fitted state, for save_joint / load_joint ------------------------------
+
+    @classmethod
+    def model_params(cls, models):
+        """The constructor parameters that hold the loaded models and tokenizers.
+
+        Parameters
+        ----------
+        models : dict
+            ``{"swift": (model, tokenizer), "super": (model, tokenizer)}``.
+
+        Returns
+        -------
+        params : dict
+
+        Examples
+        --------
+        >>> from elang_sk import JointSeq2Seq
+        >>> sorted(JointSeq2Seq.model_params({"swift": (1, 2), "super": (3, 4)}))
+        ['super_model', 'super_tokenizer', 'swift_model', 'tokenizer']
+        """
+        (swift, tok), (big, super_tok) = models["swift"], models["super"]
+        return {
+            "swift_model": swift,
+            "super_model": big,
+            "tokenizer": tok,
+            "super_tokenizer": super_tok,
+        }
+
+    def fitted_state(self):
+        """The fitted state that :func:`save_joint` writes, as plain data.
+
+        Returns
+        -------
+        state : dict
+            ``models`` (``{"swift": (model, tokenizer), "super": ...}``),
+            ``score`` (the fitted routing score), ``generation_kwargs``,
+            ``head`` (None, or ``{"spec": ..., "tensors": ...}`` of the
+            sequence energy head), ``calibration`` (the per-stage arrays),
+            ``costs``, ``selection`` and ``outputs`` (each model's outputs
+            on the calibration inputs).
+
+        Examples
+        --------
+        >>> from elang_sk import JointSeq2Seq
+        >>> JointSeq2Seq("swift", "super").fitted_state()
+        Traceback (most recent call last):
+        ...
+        sklearn.exceptions.NotFittedError: ...
+        """
+        check_is_fitted(self, "calibration_")
+        head = None
+        if self.head_ is not None:
+            head = {
+                "spec": {
+                    "d_model": int(self.head_.queries.shape[1]),
+                    "n_positions": int(self.head_.queries.shape[0]),
+                    "vocab_size": int(self.head_.output_weight.shape[0]),
+                    "n_heads": int(self.head_.attention.num_heads),
+                },
+                "tensors": {
+                    k: v.detach().cpu().contiguous()
+                    for k, v in self.head_.state_dict().items()
+                },
+            }
+        return {
+            "models": self._models(),
+            "score": self.score_,
+            "generation_kwargs": dict(self.generation_kwargs_),
+            "head": head,
+            "calibration": {key: self.calibration_[key] for key in CALIBRATION_KEYS},
+            "costs": {
+                "stage_router": self.costs_.stage_router.tolist(),
+                "stage_full": self.costs_.stage_full.tolist(),
+                "unit": self.costs_.unit,
+            },
+            "selection": selection_summary(self.threshold_selection_),
+            "outputs": {
+                role: np.asarray(self.calibration_[f"{role}_outputs"]).tolist()
+                for role in ("swift", "super")
+            },
+        }
+
+    def restore_fitted_state(self, state):
+        """Make this estimator the fitted one ``state`` describes (see fitted_state).
+
+        Checked as ``fit`` makes it: both models and tokenizers, a routing
+        score, JSON generation arguments, a head whose tensors match its
+        spec exactly, and a consistent calibration.
+
+        Parameters
+        ----------
+        state : dict
+            As returned by :meth:`fitted_state`.
+
+        Returns
+        -------
+        self : JointSeq2Seq
+
+        Examples
+        --------
+        >>> from elang_sk import JointSeq2Seq
+        >>> try:
+        ...     JointSeq2Seq("swift", "super").restore_fitted_state({})
+        ... except ValueError as exc:
+        ...     print(str(exc)[:33])
+        The fitted state of a JointSeq2Se
+        """
+        import torch
+
+        from elang_sk._seq2seq_head import SequenceEnergyHead
+
+        keys = (
+            "models",
+            "score",
+            "generation_kwargs",
+            "head",
+            "calibration",
+            "costs",
+            "selection",
+            "outputs",
+        )
+        state = check_state_keys(state, keys, "JointSeq2Seq")
+        if sorted(state["models"]) != ["super", "swift"]:
+            raise ValueError("The saved state needs a 'swift' and a 'super' model.")
+        if not isinstance(state["score"], BaseScore):
+            raise ValueError(
+                f"The saved routing score is a {type(state['score']).__name__}, "
+                "not a score."
+            )
+        self.device_ = resolve_device(self.device)
+        (swift, tok), (big, super_tok) = (
+            state["models"]["swift"],
+            state["models"]["super"],
+        )
+        self.swift_model_, self.tokenizer_ = swift.to(self.device_).eval(), tok
+        self.super_model_ = big.to(self.device_).eval()
+        self.super_tokenizer_ = super_tok
+        self.score_ = state["score"]
+        self.generation_kwargs_ = dict(state["generation_kwargs"])
+        self._flop_memo = {}
+        self.head_ = None
+        if state["head"] is not None:
+            spec = state["head"]["spec"]
+            head = SequenceEnergyHead(
+                spec["d_model"],
+                spec["n_positions"],
+                torch.ones(spec["vocab_size"], spec["d_model"]),  # loaded below
+                spec["n_heads"],
+            )
+            head.load_state_dict(state["head"]["tensors"], strict=True)
+            self.head_ = head.to(self.device_).eval()
+        self._restore_calibration(
+            state["calibration"], state["costs"], state["selection"]
+        )
+        n = self.calibration_.stage_scores.shape[1]
+        for role in ("swift", "super"):
+            outputs = np.asarray(state["outputs"][role], dtype=str)
+            if outputs.shape != (n,):
+                raise ValueError(
+                    f"The saved {role} outputs are not one text per calibration input."
+                )
+            self.calibration_[f"{role}_outputs"] = outputs
+        return self
+
     # -- scikit-learn protocol --------------------------------------------------
 
     def __repr__(self, N_CHAR_MAX=700):
@@ -653,6 +841,17 @@ class JointSeq2Seq(BaseJoint):
         tags.target_tags.required = True
         tags.non_deterministic = self.device != "cpu"
         return tags
+
+
+def _as_stage_costs(costs):
+    """Swift/Super/router costs per input as the per-stage arrays of the base."""
+    return Bunch(
+        router=np.stack(
+            [np.asarray(costs.router, float), np.asarray(costs.super, float)]
+        ),
+        full=np.stack([np.asarray(costs.swift, float), np.asarray(costs.super, float)]),
+        unit=costs.unit,
+    )
 
 
 def _check_references(n, Y):

@@ -13,19 +13,56 @@ import torch
 import transformers
 
 
-def load_model(model, tokenizer, role, device, fallback_tokenizer=None):
+def load_model(
+    model,
+    tokenizer,
+    role,
+    device,
+    fallback_tokenizer=None,
+    *,
+    trust_remote_code=False,
+):
     """The ``(model, tokenizer)`` of one role, loaded if given by name, checked.
 
     A hub id or folder is loaded with ``AutoModelForSeq2SeqLM`` (and its
-    tokenizer from the same place unless one is given); a loaded model is
+    tokenizer from the same place unless one is given), safely: weights from
+    ``*.safetensors`` files only and, unless ``trust_remote_code=True``,
+    without running Python code shipped with the model. A loaded model is
     used as given, moved to ``device`` and put in eval mode.
+
+    Parameters
+    ----------
+    model : str, path-like or transformers.PreTrainedModel
+        A hub id, a local folder or a loaded encoder-decoder model.
+    tokenizer : str, path-like, tokenizer or None
+        The tokenizer, or None for the one of ``model`` (or the fallback).
+    role : {"swift", "super"}
+        Which model this is, for the error messages.
+    device : torch.device
+        Where the model runs.
+    fallback_tokenizer : tokenizer or None, default=None
+        Used when ``tokenizer`` is None and ``model`` is an object.
+    trust_remote_code : bool, default=False
+        Passed to every ``from_pretrained``: True runs the model's own Python
+        code from the hub or the folder. Only for sources you trust.
+
+    Returns
+    -------
+    model : transformers.PreTrainedModel
+    tokenizer : transformers tokenizer
     """
+    from elang_sk._hf_loading import check_safetensors_folder
+
     name = f"{role}_model"
+    safe = dict(trust_remote_code=bool(trust_remote_code))
     if isinstance(model, str | os.PathLike):
-        config = transformers.AutoConfig.from_pretrained(model)
+        check_safetensors_folder(model)
+        config = transformers.AutoConfig.from_pretrained(model, **safe)
         check_encoder_decoder(config, name, config.model_type)
         tokenizer = tokenizer or model
-        model = transformers.AutoModelForSeq2SeqLM.from_pretrained(model)
+        model = transformers.AutoModelForSeq2SeqLM.from_pretrained(
+            model, use_safetensors=True, **safe
+        )
     else:
         check_encoder_decoder(model.config, name, type(model).__name__)
     tokenizer = tokenizer if tokenizer is not None else fallback_tokenizer
@@ -35,7 +72,7 @@ def load_model(model, tokenizer, role, device, fallback_tokenizer=None):
             "object; pass the tokenizer object, or its hub id or folder."
         )
     if isinstance(tokenizer, str | os.PathLike):
-        tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer, **safe)
     check_tokenizer(tokenizer, model, role)
     model.to(device)
     model.eval()

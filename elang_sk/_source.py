@@ -133,11 +133,12 @@ class LogitSource:
         """Whether the Swift's forward pass that scores an input also answers it."""
         return self.method == "predict_logits"
 
-    def router_input(self, swift_run):
-        """The router's input on every row of a call, and its seconds per row."""
+    def router_input(self, swift_run, rows=None):
+        """The router's input on ``rows`` of a call (all when None), and seconds."""
         if self.method is None:
-            return np.zeros((swift_run.n, 1)), np.zeros(swift_run.n)
-        values, seconds = swift_run(self.method)
+            n = swift_run.n if rows is None else len(rows)
+            return np.zeros((n, 1)), np.zeros(n)
+        values, seconds = swift_run(self.method, rows)
         if sparse.issparse(values):
             return values, seconds
         values = np.asarray(values, dtype=np.float64)

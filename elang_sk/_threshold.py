@@ -19,6 +19,11 @@ from elang_sk.metrics import (
 
 STRATEGIES = ("crossing", "swift_ratio", "budget", "match_super", "risk_control")
 
+#: The ``tol`` that ``tol=None`` stands for, per strategy (0.0 for the others):
+#: ``"risk_control"`` may lose at most 1 point of the Super's quality (a
+#: finite calibration set can never certify a loss of exactly 0).
+DEFAULT_TOL = {"risk_control": 0.01}
+
 # Largest number of kernel evaluations held in memory at once (8 MiB of float64).
 _CHUNK = 2**20
 
@@ -98,9 +103,13 @@ class ThresholdSelector(BaseEstimator):
     target : float >= 0, default=None
         Swift ratio in [0, 1] for ``"swift_ratio"``, cost per input for
         ``"budget"``; both need it. Ignored by the other strategies.
-    tol : float in [0, 1], default=0.0
+    tol : float in [0, 1] or None, default=None
         Accuracy that ``"match_super"`` and ``"risk_control"`` may give up
-        (0.005 is half a point). Ignored by the other strategies.
+        (0.005 is half a point). None takes the strategy's default
+        (:meth:`effective_tol`): 0.0 for ``"match_super"`` (match the Super
+        on the calibration data), 0.01 for ``"risk_control"`` (lose at most
+        1 point of the Super's quality: no finite calibration set certifies
+        a loss of exactly 0). Ignored by the other strategies.
     n_grid : int in [16, 65536], default=1024
         Number of grid points the densities of ``"crossing"`` are evaluated
         on. The kernels are evaluated in blocks, so memory stays bounded
@@ -142,12 +151,14 @@ class ThresholdSelector(BaseEstimator):
         ``target`` (in the unit of the costs).
     ``"match_super"``
         The cheapest threshold whose joint accuracy is at least the Super's
-        accuracy minus ``tol`` on the calibration data: an estimate, missed on
-        new data about half of the time when the cut is tight.
+        accuracy minus ``tol`` (default 0) on the calibration data: an
+        estimate, missed on new data about half of the time when the cut is
+        tight.
     ``"risk_control"`` (a guarantee)
         The cheapest threshold whose joint accuracy is certified to be at
-        least the Super's minus ``tol`` with probability at least
-        ``1 - delta`` over the calibration sample (the inputs being
+        least the Super's minus ``tol`` (default 0.01: at most 1 point of the
+        Super's quality lost) with probability at least ``1 - delta`` over
+        the calibration sample (the inputs being
         exchangeable with those served), by Learn-then-Test (Angelopoulos,
         Bates, Candes, Jordan and Lei, 2021, "Learn then Test: Calibrating
         Predictive Algorithms to Achieve Risk Control"): the paired loss
@@ -161,9 +172,11 @@ class ThresholdSelector(BaseEstimator):
         Ramdas (2024, JRSS-B) for a mean in [-1, 1], valid for real
         qualities. If nothing can be certified the threshold is ``inf``
         (every input to the Super) and a ``CertificationWarning`` says how
-        many calibration rows would be needed. The selection reports
-        ``certified``, ``loss_bound`` (the certified bound on the expected
-        loss), ``empirical_loss``, ``n_needed``, ``delta``, ``epsilon`` and
+        many calibration rows would certify keeping the best-scored inputs
+        (searched with the same bound), or why no number would. The
+        selection reports ``certified``, ``loss_bound`` (the certified bound
+        on the expected loss), ``empirical_loss``, ``n_needed``,
+        ``n_needed_reason``, ``delta``, ``epsilon`` (the tolerance used) and
         ``bound``. Refuses non-uniform ``sample_weight`` (the guarantee is
         for exchangeable, equally weighted inputs).
 
@@ -205,7 +218,7 @@ class ThresholdSelector(BaseEstimator):
     _parameter_constraints = {
         "strategy": [StrOptions(set(STRATEGIES))],
         "target": [Interval(Real, 0, None, closed="left"), None],
-        "tol": [Interval(Real, 0, 1, closed="both")],
+        "tol": [Interval(Real, 0, 1, closed="both"), None],
         "n_grid": [Interval(Integral, 16, 2**16, closed="both")],
         "delta": [Interval(Real, 0, 1, closed="neither")],
         "bound": [StrOptions(set(BOUNDS))],
@@ -215,7 +228,7 @@ class ThresholdSelector(BaseEstimator):
         self,
         strategy="crossing",
         target=None,
-        tol=0.0,
+        tol=None,
         n_grid=1024,
         delta=0.1,
         bound="auto",
@@ -242,9 +255,10 @@ class ThresholdSelector(BaseEstimator):
         Raises
         ------
         ValueError
-            If a parameter is invalid on its own, or ``"swift_ratio"`` or
-            ``"budget"`` has no ``target``, or ``"swift_ratio"`` has a
-            ``target`` above 1.
+            If a parameter is invalid on its own (a bool where a number is
+            expected included: ``tol=True`` is no tolerance), or
+            ``"swift_ratio"`` or ``"budget"`` has no ``target``, or
+            ``"swift_ratio"`` has a ``target`` above 1.
 
         Examples
         --------
@@ -255,7 +269,19 @@ class ThresholdSelector(BaseEstimator):
         Traceback (most recent call last):
         ...
         ValueError: strategy='swift_ratio' needs a target: ...
+        >>> ThresholdSelector("match_super", tol=True).check_params()
+        Traceback (most recent call last):
+        ...
+        ValueError: tol must be a number, got True (a bool): ...
         """
+        for name, example in (("tol", 0.01), ("target", 0.7), ("delta", 0.1)):
+            value = getattr(self, name)
+            if isinstance(value, bool | np.bool_):
+                raise ValueError(
+                    f"{name} must be a number, got {value!r} (a bool): a bool is "
+                    f"not read as {int(value)}. Pass a number, e.g. "
+                    f"ThresholdSelector({self.strategy!r}, {name}={example})."
+                )
         self._validate_params()
         if self.strategy in ("swift_ratio", "budget") and self.target is None:
             raise ValueError(
@@ -269,6 +295,31 @@ class ThresholdSelector(BaseEstimator):
                 f"in [0, 1]; got {self.target}. Pass e.g. target=0.7."
             )
         return self
+
+    def effective_tol(self):
+        """The tolerance in use: ``tol``, or the strategy's default when None.
+
+        Returns
+        -------
+        tol : float
+            ``tol`` itself when given; else 0.01 for ``"risk_control"`` (lose
+            at most 1 point of the Super's quality) and 0.0 for the other
+            strategies (``"match_super"`` matches the Super on the
+            calibration data).
+
+        Examples
+        --------
+        >>> from elang_sk import ThresholdSelector
+        >>> ThresholdSelector("risk_control").effective_tol()
+        0.01
+        >>> ThresholdSelector("match_super").effective_tol()
+        0.0
+        >>> ThresholdSelector("risk_control", tol=0.005).effective_tol()
+        0.005
+        """
+        if self.tol is not None:
+            return float(self.tol)
+        return DEFAULT_TOL.get(self.strategy, 0.0)
 
     def select(
         self,
@@ -412,12 +463,14 @@ class ThresholdSelector(BaseEstimator):
             scores,
             swift_quality,
             super_quality,
-            epsilon=self.tol,
+            epsilon=self.effective_tol(),
             delta=self.delta,
             bound=self.bound,
             cost=cost,
         )
-        if not result.certified:
+        if result.n_certified == 0:
+            # Only the all-Super threshold is certified (when others are but
+            # the costs make all-Super the cheapest, nothing failed).
             warn_uncertified(result)
         return result
 
@@ -458,6 +511,6 @@ class ThresholdSelector(BaseEstimator):
                 )
             best = feasible[curve.accuracy[feasible] == curve.accuracy[feasible].max()]
             return curve.thresholds[best[np.argmin(curve.cost[best])]]
-        goal = curve.accuracy[0] - self.tol - 1e-12
+        goal = curve.accuracy[0] - self.effective_tol() - 1e-12
         feasible = np.flatnonzero(curve.accuracy >= goal)
         return curve.thresholds[feasible[np.argmin(curve.cost[feasible])]]

@@ -137,6 +137,14 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         of more than 10 batches when stderr is a terminal.
     random_state : int, RandomState instance or None, default=0
         Seeds head initialisation, dropout and shuffling when fine-tuning.
+    trust_remote_code : bool, default=False
+        Whether ``fit`` may run the Python code that a hub repository or a
+        folder ships with its model (``from_pretrained(...,
+        trust_remote_code=True)``). Off by default: such code runs with your
+        rights when the model is loaded. Turn it on only for a source you
+        trust. Weights given by id or path are always read from
+        ``*.safetensors`` files (never from pickled ``.bin`` files); a
+        loaded model object is used as given.
 
     Attributes
     ----------
@@ -237,6 +245,7 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         "memory": [None, str, os.PathLike, joblib.Memory, OutputCache],
         "progress": ["boolean", StrOptions({"auto"})],
         "random_state": ["random_state"],
+        "trust_remote_code": ["boolean"],
     }
 
     def __init__(
@@ -261,6 +270,7 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         memory=None,
         progress="auto",
         random_state=0,
+        trust_remote_code=False,
     ):
         self.model = model
         self.tokenizer = tokenizer
@@ -281,6 +291,7 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         self.memory = memory
         self.progress = progress
         self.random_state = random_state
+        self.trust_remote_code = trust_remote_code
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y):
@@ -395,6 +406,7 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
             fine_tune=self.fine_tune,
             classes=self.classes_,
             label_words=self.label_words,
+            trust_remote_code=self.trust_remote_code,
         )
         self.device_ = resolve_device(self.device)
         self.dtype_ = resolve_dtype(self.dtype, self.device_, model.dtype)
@@ -615,6 +627,128 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         """Number of classes (``len(classes_)``)."""
         check_is_fitted(self)
         return len(self.classes_)
+
+    # -- the fitted state, for save_joint / load_joint ----------------------------
+
+    #: Fitted arrays a classifier may hold, by task: nothing else is restored.
+    _FITTED_ARRAYS = ("columns_", "label_token_ids_", "coef_", "intercept_")
+
+    def fitted_state(self):
+        """The fitted state that :func:`save_joint` writes, as plain data.
+
+        Returns
+        -------
+        state : dict
+            ``model`` and ``tokenizer`` (the loaded transformers objects, saved
+            with ``save_pretrained``), ``task``, ``dtype`` (a torch dtype name),
+            ``max_length``, ``classes`` and ``arrays`` (the fitted head or
+            label mapping, by attribute name).
+
+        Examples
+        --------
+        >>> from elang_sk import TransformerClassifier
+        >>> sorted(TransformerClassifier._FITTED_ARRAYS)
+        ['coef_', 'columns_', 'intercept_', 'label_token_ids_']
+        """
+        check_is_fitted(self, "model_")
+        return {
+            "model": self.model_,
+            "tokenizer": self.tokenizer_,
+            "task": self.task_,
+            "dtype": str(self.dtype_).removeprefix("torch."),
+            "max_length": int(self.max_length_),
+            "classes": np.asarray(self.classes_),
+            "arrays": {
+                name: np.asarray(getattr(self, name))
+                for name in self._FITTED_ARRAYS
+                if getattr(self, name, None) is not None
+            },
+        }
+
+    def restore_fitted_state(self, state):
+        """Make this estimator the fitted one ``state`` describes (see fitted_state).
+
+        Checked as ``fit`` makes it: a known task, a torch dtype, a positive
+        ``max_length``, at least one class, and only the fitted arrays a
+        classifier has (an unknown array name is refused, not set).
+
+        Parameters
+        ----------
+        state : dict
+            As returned by :meth:`fitted_state`.
+
+        Returns
+        -------
+        self : TransformerClassifier
+
+        Examples
+        --------
+        >>> from elang_sk import TransformerClassifier
+        >>> try:
+        ...     TransformerClassifier("x").restore_fitted_state({"task": "x"})
+        ... except ValueError as exc:
+        ...     print(str(exc)[:40])
+        The fitted state of a TransformerClassif
+        """
+        import torch
+
+        from elang_sk._hf_loading import _AUTO_CLASSES
+
+        keys = (
+            "model",
+            "tokenizer",
+            "task",
+            "dtype",
+            "max_length",
+            "classes",
+            "arrays",
+        )
+        unknown, missing = set(state) - set(keys), set(keys) - set(state)
+        if unknown or missing:
+            raise ValueError(
+                f"The fitted state of a TransformerClassifier has the keys "
+                f"{list(keys)}; this one has unknown keys {sorted(unknown)} and "
+                f"lacks {sorted(missing)}."
+            )
+        if state["task"] not in _AUTO_CLASSES:
+            raise ValueError(
+                f"Unknown task {state['task']!r}; expected one of {list(_AUTO_CLASSES)}."
+            )
+        dtype = getattr(torch, str(state["dtype"]), None)
+        if not isinstance(dtype, torch.dtype):
+            raise ValueError(f"{state['dtype']!r} is not a torch dtype.")
+        max_length = state["max_length"]
+        if (
+            isinstance(max_length, bool)
+            or not isinstance(max_length, int)
+            or max_length < 1
+        ):
+            raise ValueError(f"max_length must be a positive int; got {max_length!r}.")
+        classes = np.asarray(state["classes"])
+        if classes.ndim != 1 or classes.size < 1:
+            raise ValueError("The saved classes must be a non-empty 1-d array.")
+        arrays = dict(state["arrays"])
+        extra = sorted(set(arrays) - set(self._FITTED_ARRAYS))
+        if extra:
+            raise ValueError(
+                f"The saved classifier holds arrays {extra} that a "
+                "TransformerClassifier does not have; the folder was changed."
+            )
+        for name in self._FITTED_ARRAYS:
+            self.__dict__.pop(name, None)
+        for name, value in arrays.items():
+            setattr(self, name, np.asarray(value))
+        self.classes_ = classes
+        self.n_classes_ = len(classes)
+        self._flops_memo = {}
+        self._tokenizer_memo = None
+        self.task_ = state["task"]
+        self.max_length_ = max_length
+        self.tokenizer_ = state["tokenizer"]
+        self.device_ = resolve_device(self.device)
+        self.dtype_ = dtype
+        self.model_ = state["model"].to(device=self.device_, dtype=dtype).eval()
+        return self
 
     def __sklearn_clone__(self):
         # Like FrozenEstimator: pretrained models and fitted teachers are shared,

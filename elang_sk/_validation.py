@@ -1,6 +1,7 @@
 """Input validation shared by the estimators: rows of inputs, and raw texts."""
 
 from collections.abc import Mapping
+from numbers import Integral
 
 import numpy as np
 from scipy import sparse
@@ -83,17 +84,29 @@ def check_labels(n, y, owner):
     -------
     y : ndarray of shape (n,)
 
+    Raises
+    ------
+    ValueError
+        If ``y`` is None, has missing labels (None, NaN or an infinite
+        number: the message names the rows), is not a classification target,
+        or has not one label per input.
+
     Examples
     --------
     >>> from elang_sk._validation import check_labels
     >>> check_labels(2, ["spam", "ham"], "JointClassifier").tolist()
     ['spam', 'ham']
+    >>> check_labels(3, ["spam", None, "ham"], "JointClassifier")
+    Traceback (most recent call last):
+    ...
+    ValueError: y has 1 missing label(s) (None, NaN or infinite) at row(s) [1]: ...
     """
     if y is None:
         raise ValueError(
             f"{owner} requires y to be passed, but the target y is None: routing "
             "is calibrated on true labels."
         )
+    _check_no_missing_labels(y)
     y = column_or_1d(y, warn=True)
     check_classification_targets(y)
     if n != y.shape[0]:
@@ -102,6 +115,55 @@ def check_labels(n, y, owner):
             "Pass one label per input."
         )
     return y
+
+
+def _is_missing(value):
+    """Whether one label is None, NaN (float, pandas NA or NaT) or infinite."""
+    if value is None:
+        return True
+    if isinstance(value, float | np.floating):
+        return not np.isfinite(value)
+    return _differs_from_itself(value)
+
+
+def _differs_from_itself(value):
+    """NaN-like (float NaN, pd.NaT) or ambiguous (pd.NA): not a usable value."""
+    try:
+        return bool(value != value)
+    except (TypeError, ValueError):  # pd.NA: its comparisons are ambiguous
+        return True
+
+
+def _check_no_missing_labels(y):
+    """Refuse labels with None, NaN or infinite values, naming their rows.
+
+    Checked on the values as given (an object array): converting first would
+    turn a NaN among strings into the string ``'nan'``, and sorting the
+    classes would fail on ``None`` with numpy's ``'<' not supported``.
+    """
+    if isinstance(y, np.ndarray) and y.dtype.kind in "biuUS":
+        return
+    floats = isinstance(y, np.ndarray) and y.dtype.kind == "f"
+    try:
+        values = y if floats else np.asarray(y, dtype=object)
+    except (TypeError, ValueError):  # ragged: left to column_or_1d
+        return
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        return
+    if floats:
+        missing = ~np.isfinite(values)
+    else:
+        missing = np.fromiter(map(_is_missing, values), bool, len(values))
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        raise ValueError(
+            f"y has {rows.size} missing label(s) (None, NaN or infinite) at "
+            f"row(s) {rows[:10].tolist()}{' ...' if rows.size > 10 else ''}: every "
+            "input needs its true label. Drop these rows from X and y, or fill in "
+            "their labels."
+        )
 
 
 def check_texts(X, name="X", *, allow_empty_strings=True, hint=""):
@@ -192,3 +254,135 @@ def _check_encodable(text, where):
             "errors='surrogateescape' or cut in the middle of a character). "
             "Replace it, e.g. text.encode('utf-8', 'replace').decode('utf-8')."
         ) from None
+
+
+def check_batch_size(value, name="batch_size"):
+    """Validate a batch size: a positive integer (not a bool).
+
+    Parameters
+    ----------
+    value : object
+        The batch size.
+    name : str, default="batch_size"
+        How the parameter is called (``"--batch-size"`` for the command
+        line), for the error message.
+
+    Returns
+    -------
+    batch_size : int
+
+    Raises
+    ------
+    ValueError
+        If ``value`` is a bool, not an integer, or not positive.
+
+    Examples
+    --------
+    >>> from elang_sk._validation import check_batch_size
+    >>> check_batch_size(64)
+    64
+    >>> check_batch_size(0, "--batch-size")
+    Traceback (most recent call last):
+    ...
+    ValueError: --batch-size must be a positive integer (rows per batch), got 0: ...
+    """
+    example = f"{name} 256" if name.startswith("-") else f"{name}=256"
+    if isinstance(value, bool | np.bool_) or not isinstance(value, Integral):
+        shown = bool(value) if isinstance(value, np.bool_) else value
+        raise ValueError(
+            f"{name} must be a positive integer (rows per batch), got {shown!r} "
+            f"of type {type(value).__name__}. Pass a whole number, e.g. {example}."
+        )
+    if value <= 0:
+        raise ValueError(
+            f"{name} must be a positive integer (rows per batch), got {value}: "
+            f"a batch needs at least one row. Pass e.g. {example}."
+        )
+    return int(value)
+
+
+def check_row_ids(values, name="row_id"):
+    """Validate user-given row ids: no missing value, no duplicate.
+
+    The output of a batch prediction is sorted by its row ids: a missing
+    id sorts last and duplicates leave the order of their rows to the
+    stages, so either would reorder the output silently.
+
+    Parameters
+    ----------
+    values : array-like of shape (n_rows,)
+        The row ids (e.g. the ``row_id`` column of a table).
+    name : str, default="row_id"
+        The column's name, for the error message.
+
+    Returns
+    -------
+    values : ndarray of shape (n_rows,)
+
+    Raises
+    ------
+    ValueError
+        If an id is missing (None, NaN, an empty string) or appears more
+        than once; the message names the rows.
+
+    Examples
+    --------
+    >>> from elang_sk._validation import check_row_ids
+    >>> check_row_ids([3, 1, 2]).tolist()
+    [3, 1, 2]
+    >>> check_row_ids([1, 2, 1])
+    Traceback (most recent call last):
+    ...
+    ValueError: The row_id column must hold unique ids, but ...
+    """
+    if isinstance(values, np.ndarray):
+        pass
+    elif hasattr(values, "to_numpy"):  # pandas: keep None and NaN as they are
+        values = values.to_numpy(dtype=object)
+    else:  # a list: no silent conversion of None or NaN to a string
+        values = np.asarray(values, dtype=object)
+    if values.ndim != 1:
+        raise ValueError(
+            f"The {name} column must be 1-d, one id per row; got shape {values.shape}."
+        )
+    if values.dtype.kind == "f":
+        missing = np.isnan(values)
+    elif values.dtype.kind in "OUS":
+        missing = np.fromiter(
+            (
+                v is None
+                or (isinstance(v, str) and not v.strip())  # an empty CSV cell
+                or _differs_from_itself(v)
+                for v in values
+            ),
+            bool,
+            len(values),
+        )
+    else:
+        missing = np.zeros(len(values), bool)
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        raise ValueError(
+            f"The {name} column has {rows.size} missing id(s) (None, NaN or empty) at "
+            f"row(s) {rows[:10].tolist()}: the output is sorted by {name}, so "
+            f"every row needs an id. Fill them in, or drop the {name} column to "
+            "number the rows 0..n-1."
+        )
+    try:
+        _, first, counts = np.unique(values, return_index=True, return_counts=True)
+    except TypeError as exc:  # mixed types that do not sort
+        raise ValueError(
+            f"The {name} column must hold ids of one sortable type (all numbers "
+            f"or all strings): {exc}. Drop the {name} column to number the rows "
+            "0..n-1."
+        ) from None
+    if (counts > 1).any():
+        repeated = values[np.sort(first[counts > 1])]
+        rows = np.flatnonzero(np.isin(values, repeated))
+        raise ValueError(
+            f"The {name} column must hold unique ids, but {repeated.size} id(s) "
+            f"appear more than once (first: {repeated[:5].tolist()}, at rows "
+            f"{rows[:10].tolist()}): the output is sorted by {name}. Make them "
+            f"unique, or drop the {name} column to number the rows 0..n-1."
+        )
+    return values

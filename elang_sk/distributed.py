@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from elang_sk._base import check_threshold_value
+from elang_sk._validation import check_batch_size, check_row_ids
 
 ROW_ID = "row_id"
 _OUTPUT_COLUMNS = ("prediction", "served_by", "routing_score", "error")
@@ -75,7 +76,23 @@ def _load(model):
 
 
 def _has_proba(joint):
-    return type(joint).__name__ != "JointSeq2Seq" and hasattr(joint, "predict_proba")
+    return hasattr(joint, "predict_proba")
+
+
+def _stage_thresholds(joint, threshold):
+    """The thresholds of a call: the model's, or ``threshold`` (one or a list)."""
+    thresholds = joint.thresholds_
+    if threshold is None:
+        return thresholds
+    values = threshold if isinstance(threshold, list | tuple) else [threshold]
+    values = [check_threshold_value(value) for value in values]
+    if len(values) != thresholds.size:
+        raise ValueError(
+            f"threshold has {len(values)} values for the {thresholds.size} routed "
+            f"stages of this {type(joint).__name__}: give one number per stage "
+            "but the last (a list for a cascade)."
+        )
+    return np.array(values)
 
 
 def _row_errors(check, texts, ids):
@@ -106,103 +123,79 @@ def _guarded(compute, texts, ids):
         return compute([texts[i] for i in good]), good, errors
 
 
-class _SwiftStage:
-    """Ray Data callable class of the Swift stage (one model per worker).
+#: ``served_by`` of a row that a stage passed on to the next one.
+PENDING = "pending"
+
+
+class _Stage:
+    """Ray Data callable class of one stage (one model per worker).
+
+    The first stage gets the input rows, each later stage the rows the one
+    before passed on (``served_by == "pending"``). A stage scores its rows
+    (all but the last), keeps those with ``score >= threshold`` and answers
+    them, through the joint model's public :meth:`route_stage`.
 
     Parameters
     ----------
     model : joint model or path-like
         A fitted joint model, or a folder written by :func:`save_joint`.
-    threshold : float or None
-        The routing threshold; None uses the model's ``threshold_``.
+    stage : int
+        The stage's index.
+    thresholds : ndarray or None
+        The call's thresholds; None uses the model's ``thresholds_``.
     text_column : str
         Column of the inputs.
     """
 
-    def __init__(self, model, threshold, text_column):
+    def __init__(self, model, stage, thresholds, text_column):
         self.joint = _load(model)
-        self.threshold = (
-            self.joint.threshold_
-            if threshold is None
-            else check_threshold_value(threshold)
+        self.stage = stage
+        names = self.joint.stage_names_
+        self.name = names[stage]
+        self.last = stage == len(names) - 1
+        if thresholds is None:
+            thresholds = self.joint.thresholds_
+        self.threshold = None if self.last else float(thresholds[stage])
+        self.text_column = text_column
+        self.proba = _has_proba(self.joint)
+
+    def _run(self, texts):
+        methods = ("predict", "predict_proba") if self.proba else ("predict",)
+        return self.joint.route_stage(
+            texts, self.stage, method=methods, threshold=self.threshold
         )
-        self.text_column = text_column
-        self.proba = _has_proba(self.joint)
-
-    def _swift(self, texts):
-        joint = self.joint
-        run = joint._start(joint._check_inputs(texts))
-        scores = np.asarray(joint._scores(run), dtype=np.float64)
-        keep = scores >= self.threshold
-        kept = np.flatnonzero(keep)
-        pred = proba = None
-        if kept.size:
-            pred = np.asarray(joint._answer(run, "swift", kept, "predict"))
-            if self.proba:
-                proba = np.asarray(
-                    joint._answer(run, "swift", kept, "predict_proba"), np.float64
-                )
-        return scores, keep, kept, pred, proba
 
     def __call__(self, batch):
         texts = list(batch[self.text_column])
         ids = batch[ROW_ID].to_numpy()
-        out = _empty_outputs(len(texts), self.proba)
+        if self.stage == 0:
+            out = _empty_outputs(len(texts), self.proba)
+        else:
+            out = {
+                name: _object_array(batch[name])
+                for name in _OUTPUT_COLUMNS + (("probabilities",) if self.proba else ())
+            }
+            out["routing_score"] = batch["routing_score"].to_numpy(np.float64)
         if not texts:
             return _with_outputs(batch, out)
-        result, good, errors = _guarded(self._swift, texts, ids)
+        step, good, errors = _guarded(self._run, texts, ids)
         for i, message in errors.items():
             out["error"][i] = message
             out["served_by"][i] = "error"
-        if result is not None:
-            scores, keep, kept, pred, proba = result
-            out["routing_score"][good] = scores
-            out["served_by"][good] = np.where(keep, "swift", "super")
-            for j, row in enumerate(good[kept]):
-                out["prediction"][row] = _item(pred[j])
-                if self.proba:
-                    out["probabilities"][row] = proba[j].tolist()
-        return _with_outputs(batch, out)
-
-
-class _SuperStage:
-    """Ray Data callable class of the Super stage: answers the routed rows."""
-
-    def __init__(self, model, text_column):
-        self.joint = _load(model)
-        self.text_column = text_column
-        self.proba = _has_proba(self.joint)
-
-    def _super(self, texts):
-        joint = self.joint
-        run = joint._start(joint._check_inputs(texts))
-        rows = np.arange(len(texts))
-        pred = np.asarray(joint._answer(run, "super", rows, "predict"))
-        proba = None
-        if self.proba:
-            proba = np.asarray(joint._answer(run, "super", rows, "predict_proba"))
-        return pred, proba
-
-    def __call__(self, batch):
-        texts = list(batch[self.text_column])
-        ids = batch[ROW_ID].to_numpy()
-        out = {
-            name: _object_array(batch[name])
-            for name in _OUTPUT_COLUMNS + (("probabilities",) if self.proba else ())
-        }
-        out["routing_score"] = batch["routing_score"].to_numpy(np.float64)
-        if not texts:
-            return _with_outputs(batch, out)
-        result, good, errors = _guarded(self._super, texts, ids)
-        for i, message in errors.items():
-            out["error"][i] = message
-            out["served_by"][i] = "error"
-        if result is not None:
-            pred, proba = result
-            for j, row in enumerate(good):
-                out["prediction"][row] = _item(pred[j])
-                if self.proba:
-                    out["probabilities"][row] = proba[j].astype(np.float64).tolist()
+        if step is not None:
+            if step.scores is not None:
+                out["routing_score"][good] = step.scores
+            out["served_by"][good] = np.where(step.keep, self.name, PENDING)
+            kept = good[step.keep]
+            if kept.size:
+                pred = step.answers["predict"]
+                proba = step.answers.get("predict_proba")
+                for j, row in enumerate(kept):
+                    out["prediction"][row] = _item(pred[j])
+                    if self.proba:
+                        out["probabilities"][row] = np.asarray(
+                            proba[j], np.float64
+                        ).tolist()
         return _with_outputs(batch, out)
 
 
@@ -239,8 +232,8 @@ def _with_outputs(batch, out):
 
 
 def _rows_served_by(batch, routed):
-    """The rows routed to the Super (``routed=True``) or all the others."""
-    return batch[(batch["served_by"] == "super") == routed]
+    """The rows passed on to the next stage (``routed=True``) or all the others."""
+    return batch[(batch["served_by"] == PENDING) == routed]
 
 
 def _bad_rows(batch):
@@ -482,42 +475,48 @@ def predict_dataset(
     from ray.data.context import ShuffleStrategy
 
     _check_options(on_error, text_column)
-    if threshold is not None:
-        threshold = check_threshold_value(threshold)
+    check_batch_size(swift_batch_size, "swift_batch_size")
+    check_batch_size(super_batch_size, "super_batch_size")
     if isinstance(joint, str | os.PathLike):
         joint = os.fspath(Path(joint).resolve())
+    # Loaded here once, before any worker starts: a missing or damaged folder
+    # fails with load_joint's message, and the stages are known.
+    driver = _load(joint)
+    thresholds = _stage_thresholds(driver, threshold)
+    n_stages = len(driver.stage_names_)
     if not isinstance(dataset, ray.data.Dataset):
         dataset = _read(dataset)
     _check_columns(dataset.columns(), text_column)
     dataset = _with_row_ids(dataset, swift_batch_size)
-    swift = dataset.map_batches(
-        _SwiftStage,
-        fn_constructor_args=(joint, threshold, text_column),
-        batch_size=swift_batch_size,
-        batch_format="pandas",
-        compute=_pool(swift_concurrency),
-        num_gpus=swift_num_gpus,
-        num_cpus=swift_num_cpus,
-    ).materialize()
-    kept = swift.map_batches(_rows_served_by, fn_args=(False,), batch_format="pandas")
-    routed = swift.map_batches(
-        _rows_served_by, fn_args=(True,), batch_format="pandas"
-    ).map_batches(
-        _SuperStage,
-        fn_constructor_args=(joint, text_column),
-        batch_size=super_batch_size,
-        batch_format="pandas",
-        compute=_pool(super_concurrency),
-        num_gpus=super_num_gpus,
-        num_cpus=super_num_cpus,
-    )
+    done, pending = [], dataset
+    for k in range(n_stages):
+        last = k == n_stages - 1
+        out = pending.map_batches(
+            _Stage,
+            fn_constructor_args=(joint, k, thresholds, text_column),
+            batch_size=super_batch_size if last else swift_batch_size,
+            batch_format="pandas",
+            compute=_pool(super_concurrency if last else swift_concurrency),
+            num_gpus=super_num_gpus if last else swift_num_gpus,
+            num_cpus=super_num_cpus if last else swift_num_cpus,
+        )
+        if last:
+            done.append(out)
+            break
+        out = out.materialize()  # each stage runs once per row
+        done.append(
+            out.map_batches(_rows_served_by, fn_args=(False,), batch_format="pandas")
+        )
+        pending = out.map_batches(
+            _rows_served_by, fn_args=(True,), batch_format="pandas"
+        )
     context = ray.data.DataContext.get_current()
     before = context.shuffle_strategy
     # The default shuffle starts a pool of aggregator actors: seconds for any
     # size. A pull-based sort shuffles the few, large blocks of the output.
     context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
     try:
-        result = kept.union(routed).sort(ROW_ID).materialize()
+        result = done[0].union(*done[1:]).sort(ROW_ID).materialize()
     finally:
         context.shuffle_strategy = before
     if on_error == "raise":
@@ -590,24 +589,31 @@ def predict_frame(
 
     _check_options(on_error, text_column)
     _check_columns(frame.columns, text_column)
-    if threshold is not None:
-        threshold = check_threshold_value(threshold)
+    check_batch_size(batch_size, "batch_size")
     joint = _load(joint)
+    thresholds = _stage_thresholds(joint, threshold)
     frame = frame.reset_index(drop=True)
     if ROW_ID not in frame.columns:
         frame = frame.assign(**{ROW_ID: np.arange(len(frame))})
-    swift = _SwiftStage(joint, threshold, text_column)
-    big = _SuperStage(joint, text_column)
+    else:
+        check_row_ids(frame[ROW_ID])
+    stages = [
+        _Stage(joint, k, thresholds, text_column)
+        for k in range(len(joint.stage_names_))
+    ]
     pieces = []
     for start in range(0, len(frame), batch_size):
-        out = swift(frame.iloc[start : start + batch_size])
-        routed = out["served_by"] == "super"
-        pieces.append(out[~routed])
-        if routed.any():
-            pieces.append(big(out[routed]))
+        out = frame.iloc[start : start + batch_size]
+        for stage in stages:
+            out = stage(out)
+            pending = out["served_by"] == PENDING
+            pieces.append(out[~pending])
+            out = out[pending]
+            if not len(out):
+                break
         if progress is not None:
-            progress(len(out))
-    result = pd.concat(pieces) if pieces else swift(frame)
+            progress(min(batch_size, len(frame) - start))
+    result = pd.concat(pieces) if pieces else stages[0](frame)
     result = result.sort_values(ROW_ID, kind="stable").reset_index(drop=True)
     if on_error == "raise":
         bad = result["error"].notna()

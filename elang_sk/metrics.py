@@ -164,6 +164,81 @@ def _per_input(cost, n_samples, name):
     return cost
 
 
+def routing_cost_per_input(stage, router_cost, full_cost):
+    """Cost of each input under N-stage routing: equation 17 of E-LANG, per input.
+
+    An input that reaches stage ``k`` and is passed on pays that stage's
+    routing cost; the stage that answers it is paid in full. With two stages
+    (a Swift and a Super) this is eq. 17: an input kept by the Swift pays the
+    whole Swift, a routed one the Swift's routing part and the Super.
+
+    Parameters
+    ----------
+    stage : array-like of int of shape (n_samples,)
+        The stage that answered each input (``0`` is the first).
+    router_cost : array-like of shape (n_stages, n_samples)
+        What an input that stage ``k`` passes on pays for stage ``k``.
+    full_cost : array-like of shape (n_stages, n_samples)
+        What an input that stage ``k`` answers pays for stage ``k``.
+
+    Returns
+    -------
+    cost : ndarray of shape (n_samples,)
+
+    Examples
+    --------
+    >>> from elang_sk.metrics import routing_cost_per_input
+    >>> routing_cost_per_input([0, 1, 2], router_cost=[[1] * 3, [2] * 3, [9] * 3],
+    ...                        full_cost=[[1] * 3, [5] * 3, [50] * 3]).tolist()
+    [1.0, 6.0, 53.0]
+    """
+    stage = np.asarray(stage, dtype=np.intp)
+    router_cost = np.asarray(router_cost, dtype=np.float64)
+    full_cost = np.asarray(full_cost, dtype=np.float64)
+    if router_cost.shape != full_cost.shape or router_cost.ndim != 2:
+        raise ValueError(
+            "router_cost and full_cost must both have shape (n_stages, n_samples); "
+            f"got {router_cost.shape} and {full_cost.shape}."
+        )
+    n_stages, n = full_cost.shape
+    if stage.shape != (n,) or (n and not 0 <= stage.min() <= stage.max() < n_stages):
+        raise ValueError(
+            f"stage must hold one stage index in [0, {n_stages}) per input ({n}); "
+            f"got shape {stage.shape}."
+        )
+    levels = np.arange(n_stages)[:, None]
+    passed = stage[None, :] > levels
+    cost = np.where(passed, router_cost, 0.0).sum(axis=0)
+    return cost + full_cost[stage, np.arange(n)]
+
+
+def routing_cost(stage, router_cost, full_cost):
+    """Mean cost per input under N-stage routing (eq. 17 of E-LANG).
+
+    The mean of :func:`routing_cost_per_input`; :func:`joint_cost` is its
+    two-stage form.
+
+    Parameters
+    ----------
+    stage : array-like of int of shape (n_samples,)
+        The stage that answered each input.
+    router_cost, full_cost : array-like of shape (n_stages, n_samples)
+        See :func:`routing_cost_per_input`.
+
+    Returns
+    -------
+    cost : float
+
+    Examples
+    --------
+    >>> from elang_sk.metrics import routing_cost
+    >>> routing_cost([0, 1], router_cost=[[1, 1], [10, 10]],
+    ...              full_cost=[[1, 1], [10, 10]])
+    6.0
+    """
+    return float(np.mean(routing_cost_per_input(stage, router_cost, full_cost)))
+
+
 def joint_cost(kept, swift_cost, super_cost, router_cost=None):
     """Mean cost per input of joint inference, equation 17 of E-LANG.
 
@@ -197,7 +272,9 @@ def joint_cost(kept, swift_cost, super_cost, router_cost=None):
     swift = _per_input(swift_cost, n, "swift_cost")
     router = swift if router_cost is None else _per_input(router_cost, n, "router_cost")
     sup = _per_input(super_cost, n, "super_cost")
-    return float(np.mean(router + np.where(kept, swift - router, sup)))
+    return routing_cost(
+        np.where(kept, 0, 1), np.stack([router, sup]), np.stack([swift, sup])
+    )
 
 
 def tradeoff_curve(

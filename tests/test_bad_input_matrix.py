@@ -76,7 +76,7 @@ def test_bad_inputs_of_the_joint_classifier(fitted, text_models, case, method):
         (None, ValueError, "requires y to be passed"),
         ("short", ValueError, "different lengths: 450 inputs and 449"),
         ("continuous", ValueError, "Unknown label type"),
-        ("unseen", ValueError, "labels .* that neither"),
+        ("unseen", ValueError, "labels .* that no sub-model"),
     ],
 )
 def test_bad_labels_of_the_joint_classifier(texts, text_models, y, error, match):
@@ -108,7 +108,7 @@ def test_bad_labels_of_the_joint_classifier(texts, text_models, y, error, match)
             ValueError,
             "fraction",
         ),
-        ({"costs": {"swift": 1.0}}, ValueError, "needs the keys"),
+        ({"costs": {"swift": 1.0}}, ValueError, "needs one cost per stage"),
         ({"costs": {"swift": 1.0, "super": np.inf}}, ValueError, "finite"),
         ({"costs": {"swift": True, "super": 2.0}}, ValueError, "non-negative number"),
         ({"costs": "flops"}, ValueError, "estimate_flops"),

@@ -21,7 +21,8 @@ from elang_sk import (
     JointClassifier,
     ThresholdSelector,
 )
-from elang_sk._cascade import cascade_cost, cascade_stages
+from elang_sk._stage_thresholds import answering_stage as cascade_stages
+from elang_sk.metrics import routing_cost as cascade_cost
 from elang_sk._router import cross_fit_scores
 
 COSTS = {"small": 1.0, "medium": 3.0, "large": 20.0}
@@ -87,7 +88,7 @@ def test_two_stages_predict_like_joint_classifier(text_models, texts, router, me
     )
     assert cascade.logit_sources_[0].method == joint.routing_method_ == method
     np.testing.assert_allclose(
-        cascade.calibration_.scores[0], joint.calibration_.scores
+        cascade.calibration_.stage_scores[0], joint.calibration_.scores
     )
     for threshold in (joint.threshold_ - 1.0, joint.threshold_ + 0.5):
         joint.set_params(threshold=threshold)
@@ -149,44 +150,51 @@ def test_crossing_is_chosen_per_stage_on_the_inputs_reaching_it(numeric):
     """Each stage's crossing threshold uses only the calibration rows it sees."""
     cascade = _fit(numeric, thresholds="crossing")
     cal = cascade.calibration_
-    first = ThresholdSelector().select(cal.scores[0], cal.correct[0]).threshold
-    reach = cal.scores[0] < first
-    second = ThresholdSelector().select(cal.scores[1][reach], cal.correct[1][reach])
+    first = (
+        ThresholdSelector().select(cal.stage_scores[0], cal.stage_right[0]).threshold
+    )
+    reach = cal.stage_scores[0] < first
+    second = ThresholdSelector().select(
+        cal.stage_scores[1][reach], cal.stage_right[1][reach]
+    )
     np.testing.assert_allclose(cascade.thresholds_, [first, second.threshold])
 
 
 @pytest.mark.parametrize("tol", [0.0, 0.01, 0.03])
 def test_match_last_is_cheapest_within_tol(numeric, tol):
     """Calibration accuracy >= last stage's - tol, at no more than its cost."""
-    selector = "match_last" if tol == 0 else ThresholdSelector("match_super", tol=tol)
+    selector = "match_super" if tol == 0 else ThresholdSelector("match_super", tol=tol)
     cascade = _fit(numeric, thresholds=selector)
     cal = cascade.calibration_
-    stage = cascade_stages(cal.scores, cascade.thresholds_)
-    accuracy = cal.correct[stage, np.arange(stage.size)].mean()
-    assert accuracy >= cal.correct[-1].mean() - tol - 1e-12
-    cost = cascade_cost(stage, cal.router_cost, cal.full_cost)
-    all_last = cascade_stages(cal.scores, [np.inf, np.inf])
-    assert cost <= cascade_cost(all_last, cal.router_cost, cal.full_cost)
+    stage = cascade_stages(cal.stage_scores, cascade.thresholds_)
+    accuracy = cal.stage_right[stage, np.arange(stage.size)].mean()
+    assert accuracy >= cal.stage_right[-1].mean() - tol - 1e-12
+    cost = cascade_cost(stage, cal.stage_router_cost, cal.stage_full_cost)
+    all_last = cascade_stages(cal.stage_scores, [np.inf, np.inf])
+    assert cost <= cascade_cost(all_last, cal.stage_router_cost, cal.stage_full_cost)
     if tol > 0:
         assert cost < COSTS["large"]
     # No single threshold change among the candidates is feasible and cheaper.
-    for k, scores in enumerate(cal.scores):
+    for k, scores in enumerate(cal.stage_scores):
         for value in np.quantile(scores, np.linspace(0, 1, 64)):
             trial = cascade.thresholds_.copy()
             trial[k] = value
-            other = cascade_stages(cal.scores, trial)
-            if cal.correct[other, np.arange(other.size)].mean() >= (
-                cal.correct[-1].mean() - tol - 1e-12
+            other = cascade_stages(cal.stage_scores, trial)
+            if cal.stage_right[other, np.arange(other.size)].mean() >= (
+                cal.stage_right[-1].mean() - tol - 1e-12
             ):
-                assert cascade_cost(other, cal.router_cost, cal.full_cost) >= cost
+                assert (
+                    cascade_cost(other, cal.stage_router_cost, cal.stage_full_cost)
+                    >= cost
+                )
 
 
 def test_budget_keeps_cost_under_target(numeric):
     """The budget strategy stays under the target cost; too small a budget raises."""
     cascade = _fit(numeric, thresholds=ThresholdSelector("budget", target=8.0))
     cal = cascade.calibration_
-    stage = cascade_stages(cal.scores, cascade.thresholds_)
-    assert cascade_cost(stage, cal.router_cost, cal.full_cost) <= 8.0
+    stage = cascade_stages(cal.stage_scores, cascade.thresholds_)
+    assert cascade_cost(stage, cal.stage_router_cost, cal.stage_full_cost) <= 8.0
     with pytest.raises(ValueError, match="No thresholds meet the budget of 0.5"):
         _fit(numeric, thresholds=ThresholdSelector("budget", target=0.5))
 
@@ -207,9 +215,9 @@ def test_other_strategies_choose_the_last_gate_against_the_last_stage(numeric):
     """An unknown strategy decides the last gate; its promise holds on the cascade."""
     cascade = _fit(numeric, thresholds=_Guaranteed("guaranteed", tol=0.02))
     cal = cascade.calibration_
-    stage = cascade_stages(cal.scores, cascade.thresholds_)
-    accuracy = cal.correct[stage, np.arange(stage.size)].mean()
-    assert accuracy >= cal.correct[-1].mean() - 0.02 - 1e-12
+    stage = cascade_stages(cal.stage_scores, cascade.thresholds_)
+    accuracy = cal.stage_right[stage, np.arange(stage.size)].mean()
+    assert accuracy >= cal.stage_right[-1].mean() - 0.02 - 1e-12
     searched = _fit(numeric, thresholds=ThresholdSelector("match_super", tol=0.02))
     assert cascade.thresholds_[0] == searched.thresholds_[0]
 
@@ -263,7 +271,7 @@ def test_time_costs_are_measured(numeric):
     """Without given costs or FLOPs, seconds per input are measured in fit."""
     cascade = _fit(numeric, costs="auto")
     assert cascade.costs_.unit == "seconds"
-    assert (cascade.costs_.full > 0).all()
+    assert (cascade.costs_.stage_full > 0).all()
 
 
 def test_deferral_router_learns_against_the_next_stage(numeric):
@@ -277,7 +285,7 @@ def test_deferral_router_learns_against_the_next_stage(numeric):
     logits = np.log(np.clip(logits, np.finfo(float).tiny, None))
     target = DeferralRouter().deferral_target(right[1], right[2])
     np.testing.assert_allclose(
-        cascade.calibration_.scores[1],
+        cascade.calibration_.stage_scores[1],
         cross_fit_scores(DeferralRouter(), logits, target, 3),
     )
 
@@ -307,7 +315,7 @@ def test_unfitted_stages_are_trained_on_a_split(numeric):
         routers="softmax",
         calibration_size=0.4,
     ).fit(X, y)
-    assert cascade.calibration_.correct.shape == (3, 200)
+    assert cascade.calibration_.stage_right.shape == (3, 200)
     assert cascade.named_estimators_.a.n_features_in_ == X.shape[1]
     assert cascade.n_features_in_ == X.shape[1]
 
@@ -350,7 +358,7 @@ def test_bad_stages_and_labels(numeric):
     other = LogisticRegression().fit(X, y + 1)
     with pytest.raises(ValueError, match="predict different classes"):
         CascadeClassifier([stages[0], ("other", other)]).fit(X, y)
-    with pytest.raises(ValueError, match=r"labels \[7\] that no stage can predict"):
+    with pytest.raises(ValueError, match=r"labels \[7\] that no sub-model can predict"):
         CascadeClassifier(stages, routers="softmax").fit(X, np.r_[y[:-1], 7])
     with pytest.raises(ValueError, match="requires y to be passed"):
         CascadeClassifier(stages).fit(X, None)

@@ -128,7 +128,8 @@ def test_non_finite_logits_and_mask_are_refused():
     router = DeferralRouter().fit(logits, target)
     bad = logits.copy()
     bad[3, 0] = np.nan
-    with pytest.raises(ValueError, match="Input X contains NaN"):
+    message = r"input contains NaN or infinite values in 1 row\(s\) \(first: \[3\]\)"
+    with pytest.raises(ValueError, match=message):
         router.score_samples(bad)
     with pytest.raises(ValueError, match="position mask is not supported"):
         router.score_samples(logits, mask=np.ones((40, 1), bool))

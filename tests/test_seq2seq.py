@@ -313,7 +313,7 @@ def test_mismatched_tokenizers_raise(tok, pairs):
 
 def test_bad_params_raise(tok, pairs):
     """Invalid costs and unfitted use give clear errors."""
-    with pytest.raises(ValueError, match="needs the keys 'swift' and 'super'"):
+    with pytest.raises(ValueError, match="needs one cost per stage"):
         make_joint(tok, costs={"swift": 1.0}).fit(*pairs)
     with pytest.raises(ValueError, match="routing_source"):
         make_joint(tok, routing_source="encoder").fit(*pairs)

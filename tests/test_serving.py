@@ -97,14 +97,18 @@ def test_super_runs_per_chunk_on_routed_rows_only():
 
 @pytest.mark.filterwarnings("ignore::elang_sk.EnergyLogitsWarning")
 def test_fast_scores_match_the_checked_router():
-    """The serving fast path scores exactly as router_.score_samples does."""
+    """The router's fast path scores exactly as its checked path does."""
     for router in ("energy", "softmax", "random", EnergyRouter(head=False)):
         clf, X, _, _ = _fitted_joint(router=router)
-        run = clf._start(X)
-        router_input = clf.logit_source_.router_input(run[0])[0]
-        np.testing.assert_array_equal(
-            clf._scores(run), clf.router_.score_samples(router_input)
-        )
+        details = clf.routing_details(X, super_model=False)
+        np.testing.assert_array_equal(clf.routing_scores(X), details.scores)
+        if details.logits is not None and not clf.router_.head_:
+            router_input = np.ascontiguousarray(details.logits, dtype=np.float64)
+            # A list takes the checked path (validate_data), an array the fast one.
+            np.testing.assert_array_equal(
+                clf.router_.score_samples(router_input),
+                clf.router_.score_samples(router_input.tolist()),
+            )
 
 
 @pytest.mark.filterwarnings("ignore::elang_sk.EnergyLogitsWarning")
