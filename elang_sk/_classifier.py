@@ -360,7 +360,8 @@ class BaseJointClassifier(ClassifierMixin, BaseJoint):
         details : Bunch
             ``scores`` (routing scores), ``logits`` (the router's logits,
             None for a score that reads none), ``logit_method``,
-            ``threshold``, ``score`` (the router's fitted score),
+            ``threshold``, ``score`` (the router's fitted score) and
+            ``score_name``,
             ``swift_pred``, ``super_pred`` (None without ``super_model``), and
             per-input ``router_cost``, ``swift_cost``, ``super_cost`` with
             their ``cost_unit``.
@@ -396,7 +397,8 @@ class BaseJointClassifier(ClassifierMixin, BaseJoint):
             else router.predict_logits(router_input),
             logit_method=source.method,
             threshold=float(self._thresholds_in_use()[gate]),
-            score=router.input_score(),
+            score=getattr(router, "score_", router.input_score()),
+            score_name=getattr(router, "score_func", type(router).__name__),
             swift_pred=self._stage_answer(runs, gate, None, "predict"),
             super_pred=self._stage_answer(runs, n_gates, None, "predict")
             if super_model

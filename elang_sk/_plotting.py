@@ -527,7 +527,6 @@ class TradeoffDisplay:
         check_matplotlib_support(f"{cls.__name__}.from_estimator")
         details = _routing_details(joint_clf, X, y)
         swift_correct = details.swift_correct
-        router = joint_clf.router_
         method, logits = details.logit_method, details.logits
 
         routing_scores, threshold = {}, {}
@@ -535,9 +534,9 @@ class TradeoffDisplay:
             key = _score_name(score)
             if key in routing_scores:
                 raise ValueError(f"scores names {key!r} twice.")
-            if _same_score(score, router.score_):
-                score = router.score_
-                threshold[key] = joint_clf.threshold_
+            if _same_score(score, details.score):
+                score = details.score
+                threshold[key] = details.threshold
             score = get_score(score)
             if not score.uses_logits:
                 routing_scores[key] = score(np.empty((swift_correct.shape[0], 1)))
@@ -846,8 +845,8 @@ class ScoreDistributionDisplay:
         return cls.from_predictions(
             details.scores,
             details.swift_correct,
-            threshold=joint_clf.threshold_,
-            name=_score_name(joint_clf.router_.score_func),
+            threshold=details.threshold,
+            name=_score_name(details.score_name),
             ax=ax,
             bins=bins,
         )

@@ -175,7 +175,9 @@ class _Stage:
                 name: _object_array(batch[name])
                 for name in _OUTPUT_COLUMNS + (("probabilities",) if self.proba else ())
             }
-            out["routing_score"] = batch["routing_score"].to_numpy(np.float64)
+            out["routing_score"] = batch["routing_score"].to_numpy(
+                np.float64, copy=True
+            )
         if not texts:
             return _with_outputs(batch, out)
         step, good, errors = _guarded(self._run, texts, ids)
