@@ -190,7 +190,7 @@ def fit_unfitted(models, X, y, calibration_size, random_state):
     return fitted, _safe_indexing(X, calib), y[calib]
 
 
-def make_router(spec):
+def make_router(spec, name="router"):
     """The unfitted router a ``router`` parameter stands for.
 
     A score name is ``EnergyRouter(score_func=name)``, None is
@@ -209,7 +209,8 @@ def make_router(spec):
     ]
     if missing:
         raise TypeError(
-            f"{type(spec).__name__} is not a router: it lacks {missing}. Give an "
+            f"{name} is a {type(spec).__name__}, which is not a router: it lacks "
+            f"{missing}. Give an "
             "EnergyRouter, a DeferralRouter, a score name such as 'energy', or "
             "None."
         )

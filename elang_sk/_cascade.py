@@ -296,5 +296,5 @@ class CascadeClassifier(BaseJointClassifier, _BaseComposition):
     def _router_specs(self):
         n_gates = len(self.estimators) - 1
         if isinstance(self.routers, list):
-            return list(self.routers)
-        return [self.routers] * n_gates
+            return [(f"routers[{k}]", spec) for k, spec in enumerate(self.routers)]
+        return [("routers", self.routers)] * n_gates

@@ -41,7 +41,7 @@ class BaseJointClassifier(ClassifierMixin, BaseJoint):
     """Base class of the joint classifiers: N stages, a router on all but the last.
 
     Subclasses define ``_given_models`` (the models as given),
-    ``_stage_names``, ``_router_specs`` (one router parameter per gate) and
+    ``_stage_names``, ``_router_specs`` (``(name, router parameter)`` per gate) and
     their parameters.
     """
 
@@ -87,7 +87,7 @@ class BaseJointClassifier(ClassifierMixin, BaseJoint):
         )
         self.estimators_ = models
         self.classes_ = self._check_classes(models, y)
-        routers = [make_router(spec) for spec in self._router_specs()]
+        routers = [make_router(spec, name) for name, spec in self._router_specs()]
         self.logit_sources_ = []
         for model, router in zip(models, routers, strict=False):
             source = LogitSource.choose(

@@ -228,7 +228,7 @@ class JointClassifier(BaseJointClassifier):
         return [self.swift_estimator, self.super_estimator]
 
     def _router_specs(self):
-        return [self.router]
+        return [("router", self.router)]
 
     @classmethod
     def model_params(cls, models):

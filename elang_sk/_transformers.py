@@ -712,7 +712,8 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
             )
         if state["task"] not in _AUTO_CLASSES:
             raise ValueError(
-                f"Unknown task {state['task']!r}; expected one of {list(_AUTO_CLASSES)}."
+                f"Unknown task {state['task']!r}; expected one of "
+                f"{list(_AUTO_CLASSES)}."
             )
         dtype = getattr(torch, str(state["dtype"]), None)
         if not isinstance(dtype, torch.dtype):

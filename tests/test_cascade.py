@@ -21,9 +21,9 @@ from elang_sk import (
     JointClassifier,
     ThresholdSelector,
 )
+from elang_sk._router import cross_fit_scores
 from elang_sk._stage_thresholds import answering_stage as cascade_stages
 from elang_sk.metrics import routing_cost as cascade_cost
-from elang_sk._router import cross_fit_scores
 
 COSTS = {"small": 1.0, "medium": 3.0, "large": 20.0}
 
@@ -366,7 +366,9 @@ def test_bad_stages_and_labels(numeric):
         CascadeClassifier(stages).fit(X, y[:-1])
     with pytest.raises(TypeError, match="not a classifier"):
         CascadeClassifier([stages[0], ("x", object())]).fit(X, y)
-    with pytest.raises(TypeError, match=r"routers\[1\] is a LogisticRegression"):
+    with pytest.raises(
+        TypeError, match=r"routers\[1\] is a LogisticRegression, which is not a router"
+    ):
         CascadeClassifier(stages, routers=["softmax", LogisticRegression()]).fit(X, y)
 
 
