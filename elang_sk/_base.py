@@ -81,7 +81,7 @@ def progress_bar(n_chunks, n, progress):
     The one progress bar of the package: shown with ``progress=True``, or
     with ``"auto"`` when there are several chunks and stderr is a terminal.
     """
-    if progress is False or n_chunks < 2:
+    if progress is False or (progress is not True and n_chunks < 2):
         return None
     if progress == "auto":
         try:

@@ -165,13 +165,20 @@ def _ray_available():
     return True
 
 
-def _progress(total, quiet):
-    """A tqdm bar's ``update`` and ``close``, or no-ops when quiet or absent."""
+def _progress(total, quiet, n_batches):
+    """A progress bar's ``update`` and ``close``: no-ops when quiet.
+
+    The bar is :func:`elang_sk._base.progress_bar`'s, forced on (the command
+    shows it off a terminal too) and left on screen with the count of rows;
+    without one (no tqdm, or a single batch), a line per batch says how many
+    rows are done.
+    """
+    from elang_sk._base import progress_bar
+
     if quiet:
         return (lambda n: None), (lambda: None)
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
+    bar = progress_bar(n_batches, total, True)
+    if bar is None:
         done = [0]
 
         def update(n):
@@ -179,7 +186,8 @@ def _progress(total, quiet):
             print(f"predicted {done[0]}/{total} rows", file=sys.stderr)
 
         return update, (lambda: None)
-    bar = tqdm(total=total, unit="row", desc="predict", file=sys.stderr)
+    bar.unit, bar.leave = "row", True
+    bar.set_description_str("predict", refresh=False)
     return bar.update, bar.close
 
 
@@ -277,7 +285,8 @@ def run(args):
         ).to_pandas()
     else:
         joint = load_joint(args.model)
-        update, close = _progress(len(frame), args.quiet)
+        n_batches = -(-len(frame) // batch_size)
+        update, close = _progress(len(frame), args.quiet, n_batches)
         try:
             result = predict_frame(
                 joint,

@@ -37,10 +37,11 @@ def load_model(
 ):
     """Load (or take) the model and the tokenizer, and resolve the task.
 
-    A hub id or a folder is loaded safely by default: weights from
-    ``*.safetensors`` files only (``use_safetensors=True``: pickled ``.bin``
-    weights can run code when loaded) and without the Python code a hub
-    repository may ship (``trust_remote_code=False``).
+    A hub id or a folder is loaded by :func:`load_pretrained`, safely by
+    default: weights from ``*.safetensors`` files only
+    (``use_safetensors=True``: pickled ``.bin`` weights can run code when
+    loaded) and without the Python code a hub repository may ship
+    (``trust_remote_code=False``).
 
     Parameters
     ----------
@@ -69,45 +70,114 @@ def load_model(
     task : str
         The resolved task, one of :data:`TASKS`.
     """
-    safe = dict(trust_remote_code=bool(trust_remote_code))
-    if isinstance(model, str | os.PathLike):
-        check_safetensors_folder(model)
-        config = transformers.AutoConfig.from_pretrained(model, **safe)
-        task = resolve_task(task, config, type_name=None)
-        kwargs = {}
-        if task == "sequence-classification" and fine_tune:
-            try:
-                sequence_columns(config, classes, label_words)
-            except ValueError:
-                # Fine-tuning on new classes: start from a fresh head.
-                names = [str(c) for c in classes]
-                kwargs = dict(
-                    num_labels=len(names),
-                    id2label=dict(enumerate(names)),
-                    label2id={n: i for i, n in enumerate(names)},
-                    ignore_mismatched_sizes=True,
-                )
-        loaded = _AUTO_CLASSES[task].from_pretrained(
-            model, dtype=torch.float32, use_safetensors=True, **safe, **kwargs
-        )
-        tokenizer = model if tokenizer is None else tokenizer
-    elif isinstance(model, transformers.PreTrainedModel):
+    if isinstance(model, transformers.PreTrainedModel):
         task = resolve_task(task, model.config, type(model).__name__)
         # Training changes weights in place: never on the caller's object.
-        loaded = copy.deepcopy(model) if fine_tune else model
-        if tokenizer is None:
-            raise ValueError(
-                "tokenizer must be given when model is a loaded model object; "
-                "pass the tokenizer object, or its hub id or folder."
-            )
-    else:
+        model = copy.deepcopy(model) if fine_tune else model
+    elif not isinstance(model, str | os.PathLike):
         raise TypeError(
             "model must be a hub id, a local folder or a transformers "
             f"PreTrainedModel; got {type(model).__name__}."
         )
+
+    def task_class(config):
+        nonlocal task
+        task = resolve_task(task, config, type_name=None)
+        kwargs = {"dtype": torch.float32}
+        if task == "sequence-classification" and fine_tune:
+            kwargs.update(_head_for(config, classes, label_words))
+        return _AUTO_CLASSES[task], kwargs
+
+    model, tokenizer = load_pretrained(
+        model, tokenizer, task_class, trust_remote_code=trust_remote_code
+    )
+    return model, tokenizer, task
+
+
+def _head_for(config, classes, label_words):
+    """``from_pretrained`` arguments of a fresh head when ``classes`` are new."""
+    try:
+        sequence_columns(config, classes, label_words)
+    except ValueError:
+        # Fine-tuning on new classes: start from a fresh head.
+        names = [str(c) for c in classes]
+        return dict(
+            num_labels=len(names),
+            id2label=dict(enumerate(names)),
+            label2id={n: i for i, n in enumerate(names)},
+            ignore_mismatched_sizes=True,
+        )
+    return {}
+
+
+def load_pretrained(
+    model,
+    tokenizer,
+    model_class,
+    *,
+    name="model",
+    trust_remote_code=False,
+    local_files_only=False,
+):
+    """The ``(model, tokenizer)`` objects that ``model`` and ``tokenizer`` name.
+
+    The one loader of the package's transformers models. A hub id or folder
+    is loaded safely: weights from ``*.safetensors`` files only
+    (``use_safetensors=True``: pickled ``.bin`` weights can run code when
+    loaded, and a folder with nothing else is refused, saying how to convert
+    it) and, unless ``trust_remote_code=True``, without the Python code a hub
+    repository may ship. A loaded model is returned as given.
+
+    Parameters
+    ----------
+    model : str, path-like or transformers.PreTrainedModel
+        A hub id, a local folder or a loaded model.
+    tokenizer : str, path-like, tokenizer or None
+        ``None`` loads the tokenizer from ``model`` when it is an id or a
+        path, and is an error when it is a loaded model.
+    model_class : callable
+        ``model_class(config)`` -> ``(auto_class, kwargs)``: the transformers
+        auto class that loads a named model and the other arguments of its
+        ``from_pretrained``, chosen from (and checked against) its config.
+    name : str, default="model"
+        The parameter that gave ``model``, for the error messages.
+    trust_remote_code : bool, default=False
+        Passed to every ``from_pretrained``: True runs the model's own Python
+        code from the hub or the folder. Only for sources you trust.
+    local_files_only : bool, default=False
+        Passed to every ``from_pretrained``: True never reaches the hub.
+
+    Returns
+    -------
+    model : transformers.PreTrainedModel
+    tokenizer : transformers tokenizer
+
+    Raises
+    ------
+    ValueError
+        If ``model`` is a folder with pickled weights only, or a loaded model
+        without a tokenizer.
+    """
+    options = dict(
+        trust_remote_code=bool(trust_remote_code),
+        local_files_only=bool(local_files_only),
+    )
+    if isinstance(model, str | os.PathLike):
+        check_safetensors_folder(model)
+        config = transformers.AutoConfig.from_pretrained(model, **options)
+        auto_class, kwargs = model_class(config)
+        tokenizer = model if tokenizer is None else tokenizer
+        model = auto_class.from_pretrained(
+            model, use_safetensors=True, **options, **kwargs
+        )
+    if tokenizer is None:
+        raise ValueError(
+            f"tokenizer must be given when {name} is a loaded model object; "
+            "pass the tokenizer object, or its hub id or folder."
+        )
     if isinstance(tokenizer, str | os.PathLike):
-        tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer, **safe)
-    return loaded, tokenizer, task
+        tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer, **options)
+    return model, tokenizer
 
 
 def check_safetensors_folder(model):

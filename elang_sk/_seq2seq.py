@@ -171,6 +171,11 @@ class JointSeq2Seq(BaseJoint):
         the threshold is not chosen on the head's training data.
     random_state : int, default=0
         Seed of the head's initialisation, batches and folds.
+    trust_remote_code : bool, default=False
+        Whether a model given as a name or folder may run the Python code it
+        ships (transformers' ``trust_remote_code``). Off by default: loading
+        then runs no code from the folder and reads safetensors weights only.
+        Turn it on only for a folder whose code you have read.
 
     Attributes
     ----------
@@ -264,6 +269,7 @@ class JointSeq2Seq(BaseJoint):
         "costs": [StrOptions({"auto", "time", "flops"}), dict],
         "cv": ["cv_object"],
         "random_state": [Interval(Integral, 0, None, closed="left")],
+        "trust_remote_code": ["boolean"],
     }
     _sub_models = ("swift_model", "super_model")
     _shared_params = ("tokenizer", "super_tokenizer")
@@ -292,6 +298,7 @@ class JointSeq2Seq(BaseJoint):
         costs="auto",
         cv=5,
         random_state=0,
+        trust_remote_code=False,
     ):
         self.swift_model = swift_model
         self.super_model = super_model
@@ -314,6 +321,7 @@ class JointSeq2Seq(BaseJoint):
         self.costs = costs
         self.cv = cv
         self.random_state = random_state
+        self.trust_remote_code = trust_remote_code
 
     # -- fitting ----------------------------------------------------------------
 
@@ -385,7 +393,11 @@ class JointSeq2Seq(BaseJoint):
     def _load(self):
         self.device_ = resolve_device(self.device)
         self.swift_model_, self.tokenizer_ = load_model(
-            self.swift_model, self.tokenizer, "swift", self.device_
+            self.swift_model,
+            self.tokenizer,
+            "swift",
+            self.device_,
+            trust_remote_code=self.trust_remote_code,
         )
         self.super_model_, self.super_tokenizer_ = load_model(
             self.super_model,
@@ -393,6 +405,7 @@ class JointSeq2Seq(BaseJoint):
             "super",
             self.device_,
             fallback_tokenizer=self.tokenizer_,
+            trust_remote_code=self.trust_remote_code,
         )
 
     def _make_score(self):

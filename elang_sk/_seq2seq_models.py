@@ -12,6 +12,8 @@ import numpy as np
 import torch
 import transformers
 
+from elang_sk._torch_utils import pad_tensors
+
 
 def load_model(
     model,
@@ -51,28 +53,24 @@ def load_model(
     model : transformers.PreTrainedModel
     tokenizer : transformers tokenizer
     """
-    from elang_sk._hf_loading import check_safetensors_folder
+    from elang_sk._hf_loading import load_pretrained
 
     name = f"{role}_model"
-    safe = dict(trust_remote_code=bool(trust_remote_code))
-    if isinstance(model, str | os.PathLike):
-        check_safetensors_folder(model)
-        config = transformers.AutoConfig.from_pretrained(model, **safe)
+
+    def seq2seq_class(config):
         check_encoder_decoder(config, name, config.model_type)
-        tokenizer = tokenizer or model
-        model = transformers.AutoModelForSeq2SeqLM.from_pretrained(
-            model, use_safetensors=True, **safe
-        )
-    else:
+        return transformers.AutoModelForSeq2SeqLM, {}
+
+    if not isinstance(model, str | os.PathLike):
         check_encoder_decoder(model.config, name, type(model).__name__)
-    tokenizer = tokenizer if tokenizer is not None else fallback_tokenizer
-    if tokenizer is None:
-        raise ValueError(
-            "tokenizer must be given when swift_model is a loaded model "
-            "object; pass the tokenizer object, or its hub id or folder."
-        )
-    if isinstance(tokenizer, str | os.PathLike):
-        tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer, **safe)
+        tokenizer = tokenizer if tokenizer is not None else fallback_tokenizer
+    model, tokenizer = load_pretrained(
+        model,
+        tokenizer,
+        seq2seq_class,
+        name=name,
+        trust_remote_code=trust_remote_code,
+    )
     check_tokenizer(tokenizer, model, role)
     model.to(device)
     model.eval()
@@ -119,17 +117,6 @@ def tokenize(tokenizer, texts, max_length, target=False):
     return ids
 
 
-def pad(ids, rows, pad_id, device, length=None):
-    """Right-pad ``ids[rows]``; return ``(input_ids, attention_mask)`` tensors."""
-    length = length or max(len(ids[i]) for i in rows)
-    out = np.full((len(rows), length), pad_id, dtype=np.int64)
-    mask = np.zeros((len(rows), length), dtype=np.int64)
-    for j, i in enumerate(rows):
-        out[j, : len(ids[i])] = ids[i]
-        mask[j, : len(ids[i])] = 1
-    return torch.from_numpy(out).to(device), torch.from_numpy(mask).to(device)
-
-
 def batches(ids, batch_size):
     """Length-sorted batches of row indices (longest first: less padding)."""
     order = np.argsort([-len(seq) for seq in ids], kind="stable")
@@ -146,7 +133,7 @@ def encoder_states(model, ids, pad_id, batch_size, length, device):
     encoder = model.get_encoder()
     out = np.zeros((len(ids), length, model.config.d_model), dtype=np.float32)
     for rows in batches(ids, batch_size):
-        input_ids, mask = pad(ids, rows, pad_id, device)
+        input_ids, mask = pad_tensors(ids, rows, pad_id, device)
         hidden = encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
         out[rows, : hidden.shape[1]] = hidden.float().cpu().numpy()
     return out
@@ -157,7 +144,7 @@ def generate(model, tokenizer, ids, batch_size, device, generation_kwargs):
     """Generate and decode an output text for every row of ``ids``, in batches."""
     out = np.empty(len(ids), dtype=object)
     for rows in batches(ids, batch_size):
-        input_ids, mask = pad(ids, rows, tokenizer.pad_token_id, device)
+        input_ids, mask = pad_tensors(ids, rows, tokenizer.pad_token_id, device)
         sequences = model.generate(
             input_ids=input_ids, attention_mask=mask, **generation_kwargs
         )
@@ -174,8 +161,8 @@ def decoder_scores(model, ids, target_ids, pad_id, batch_size, device, score):
     """
     out = np.empty(len(ids))
     for rows in batches(ids, batch_size):
-        input_ids, mask = pad(ids, rows, pad_id, device)
-        labels, label_mask = pad(target_ids, rows, pad_id, device)
+        input_ids, mask = pad_tensors(ids, rows, pad_id, device)
+        labels, label_mask = pad_tensors(target_ids, rows, pad_id, device)
         decoder_input_ids = model.prepare_decoder_input_ids_from_labels(labels=labels)
         logits = model(
             input_ids=input_ids,

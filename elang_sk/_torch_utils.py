@@ -5,12 +5,11 @@ use it. torch is imported at module level, so this module must only be imported
 lazily.
 """
 
-import sys
-
 import numpy as np
 import torch
 
 from elang_sk import _fingerprint
+from elang_sk._base import progress_bar
 
 _DTYPES = {
     "float32": torch.float32,
@@ -53,29 +52,61 @@ def module_digest(module):
     return _fingerprint.fingerprint(module)
 
 
+def pad_ids(ids, rows, fill, padding_side="right"):
+    """``ids[rows]`` padded with ``fill`` to their longest, and their mask.
+
+    Parameters
+    ----------
+    ids : sequence of sequence of int
+        Token ids (or any per-token values) of every input.
+    rows : sequence of int
+        The inputs of the batch, in batch order.
+    fill : int
+        The padding value.
+    padding_side : {"right", "left"}, default="right"
+        Where the padding goes.
+
+    Returns
+    -------
+    padded, mask : ndarray of shape (len(rows), longest), int64
+        The padded rows, and 1 at their real positions, 0 at the padding.
+
+    Examples
+    --------
+    >>> from elang_sk._torch_utils import pad_ids
+    >>> padded, mask = pad_ids([[5, 6, 7], [8]], [1, 0], fill=0, padding_side="left")
+    >>> padded.tolist(), mask.tolist()
+    ([[0, 0, 8], [5, 6, 7]], [[0, 0, 1], [1, 1, 1]])
+    """
+    length = max(len(ids[i]) for i in rows)
+    padded = np.full((len(rows), length), fill, dtype=np.int64)
+    mask = np.zeros((len(rows), length), dtype=np.int64)
+    for j, i in enumerate(rows):
+        n = len(ids[i])
+        where = slice(length - n, length) if padding_side == "left" else slice(0, n)
+        padded[j, where] = ids[i]
+        mask[j, where] = 1
+    return padded, mask
+
+
+def pad_tensors(ids, rows, fill, device, padding_side="right"):
+    """:func:`pad_ids` as ``(padded, mask)`` tensors on ``device``."""
+    arrays = pad_ids(ids, rows, fill, padding_side)
+    return tuple(to_device(torch.from_numpy(a), device) for a in arrays)
+
+
 def pad_batch(encodings, rows, pad_token_id, padding_side, device):
-    """Pad the tokenized ``rows`` of ``encodings`` to their longest and stack."""
-    length = max(len(encodings["input_ids"][i]) for i in rows)
+    """Pad the tokenized ``rows`` of ``encodings`` to their longest and stack.
+
+    ``input_ids`` are padded with ``pad_token_id``, every other field with 0;
+    an ``attention_mask`` is added when ``encodings`` has none.
+    """
     batch = {}
     for name, values in encodings.items():
         fill = pad_token_id if name == "input_ids" else 0
-        out = np.full((len(rows), length), fill, dtype=np.int64)
-        for j, i in enumerate(rows):
-            seq = values[i]
-            if padding_side == "left":
-                out[j, length - len(seq) :] = seq
-            else:
-                out[j, : len(seq)] = seq
-        batch[name] = to_device(torch.from_numpy(out), device)
-    if "attention_mask" not in batch:
-        mask = np.zeros((len(rows), length), dtype=np.int64)
-        for j, i in enumerate(rows):
-            n = len(encodings["input_ids"][i])
-            if padding_side == "left":
-                mask[j, length - n :] = 1
-            else:
-                mask[j, :n] = 1
-        batch["attention_mask"] = to_device(torch.from_numpy(mask), device)
+        batch[name], mask = pad_tensors(values, rows, fill, device, padding_side)
+        if name == "input_ids":
+            batch.setdefault("attention_mask", mask)
     return batch
 
 
@@ -89,23 +120,6 @@ def to_device(tensor, device):
     if device.type != "cuda":
         return tensor.to(device)
     return tensor.pin_memory().to(device, non_blocking=True)
-
-
-def _progress_bar(total, progress):
-    if progress is True or (progress == "auto" and total > 10 and _isatty()):
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            return None
-        return tqdm(total=total, unit="batch", leave=False)
-    return None
-
-
-def _isatty():
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def run_batches(lengths, batch_size, forward, *, progress="auto", min_ratio=0.0):
@@ -123,7 +137,9 @@ def run_batches(lengths, batch_size, forward, *, progress="auto", min_ratio=0.0)
         the last batch: a copy per batch would make the host wait for the
         device after every batch instead of preparing the next one.
     progress : bool or "auto"
-        Whether to show a tqdm bar.
+        Whether to show a tqdm bar over the inputs, as
+        :func:`elang_sk._base.progress_bar` decides over the batches:
+        ``"auto"`` on a terminal only, True off one too, False never.
     min_ratio : float, default=0.0
         A batch also ends before an input shorter than ``min_ratio`` times its
         longest, so that no input is padded by more than ``1 / min_ratio``:
@@ -137,7 +153,7 @@ def run_batches(lengths, batch_size, forward, *, progress="auto", min_ratio=0.0)
     # Longest first: an out-of-memory error, if any, comes on the first batch.
     order = np.argsort(-np.asarray(lengths), kind="stable")
     sorted_lengths = np.asarray(lengths)[order]
-    bar = _progress_bar(-(-len(order) // batch_size), progress)
+    bar = progress_bar(-(-len(order) // batch_size), len(order), progress)
     pending = []
     start = 0
     try:
@@ -154,14 +170,11 @@ def run_batches(lengths, batch_size, forward, *, progress="auto", min_ratio=0.0)
                 batch_size = max(1, batch_size // 2)
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
-                if bar is not None:
-                    bar.total = bar.n + -(-(len(order) - start) // batch_size)
-                    bar.refresh()
                 continue
             pending.append((rows, values))
             start += len(rows)
             if bar is not None:
-                bar.update(1)
+                bar.update(len(rows))
     finally:
         if bar is not None:
             bar.close()

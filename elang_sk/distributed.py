@@ -158,6 +158,7 @@ class _Stage:
         self.threshold = None if self.last else float(thresholds[stage])
         self.text_column = text_column
         self.proba = _has_proba(self.joint)
+        self.n_classes = len(self.joint.classes_) if self.proba else 0
 
     def _run(self, texts):
         methods = ("predict", "predict_proba") if self.proba else ("predict",)
@@ -169,7 +170,7 @@ class _Stage:
         texts = list(batch[self.text_column])
         ids = batch[ROW_ID].to_numpy()
         if self.stage == 0:
-            out = _empty_outputs(len(texts), self.proba)
+            out = _empty_outputs(len(texts), self.n_classes if self.proba else None)
         else:
             out = {
                 name: _object_array(batch[name])
@@ -178,9 +179,26 @@ class _Stage:
             out["routing_score"] = batch["routing_score"].to_numpy(
                 np.float64, copy=True
             )
+            if self.proba:  # Ray may hand the lists over as a tensor column
+                out["probabilities"] = _object_array(
+                    [np.asarray(p, np.float64).tolist() for p in batch["probabilities"]]
+                )
         if not texts:
             return _with_outputs(batch, out)
-        step, good, errors = _guarded(self._run, texts, ids)
+        present = np.array([i for i, t in enumerate(texts) if not _missing(t)], np.intp)
+        for i in np.setdiff1d(np.arange(len(texts)), present):
+            out["error"][i] = (
+                f"row {_item(ids[i])!r}: ValueError: the text is empty or missing; "
+                "give every row a text, or drop it."
+            )
+            out["served_by"][i] = "error"
+        if not present.size:
+            return _with_outputs(batch, out)
+        step, good, errors = _guarded(
+            self._run, [texts[i] for i in present], ids[present]
+        )
+        good = present[good]
+        errors = {int(present[i]): message for i, message in errors.items()}
         for i, message in errors.items():
             out["error"][i] = message
             out["served_by"][i] = "error"
@@ -201,6 +219,15 @@ class _Stage:
         return _with_outputs(batch, out)
 
 
+def _missing(text):
+    """Whether an input cell is missing: None, NaN or a blank text."""
+    if text is None:
+        return True
+    if isinstance(text, str):
+        return not text.strip()
+    return isinstance(text, float) and np.isnan(text)
+
+
 def _object_array(values):
     out = np.empty(len(values), dtype=object)
     for i, value in enumerate(values):
@@ -212,15 +239,22 @@ def _item(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _empty_outputs(n, proba):
+def _empty_outputs(n, n_classes):
+    """The output columns of ``n`` rows before any stage answered them.
+
+    With ``n_classes``, ``probabilities`` holds a list of NaN per row until a
+    stage answers it: every row then has a list of the same length, which
+    Ray converts to one tensor column in every block (a mix of None and
+    lists would not concatenate across blocks).
+    """
     out = {
         "prediction": np.full(n, None, dtype=object),
         "served_by": np.full(n, None, dtype=object),
         "routing_score": np.full(n, np.nan),
         "error": np.full(n, None, dtype=object),
     }
-    if proba:
-        out["probabilities"] = np.full(n, None, dtype=object)
+    if n_classes:
+        out["probabilities"] = _object_array([[np.nan] * n_classes] * n)
     return out
 
 
@@ -307,6 +341,7 @@ def _with_row_ids(ds, rows_per_block):
     import ray.data
 
     if ROW_ID in ds.columns():
+        check_row_ids(ds.select_columns([ROW_ID]).to_pandas()[ROW_ID])
         return ds
     options = ray.data.DataContext.get_current().execution_options
     before, options.preserve_order = options.preserve_order, True

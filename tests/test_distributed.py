@@ -17,7 +17,7 @@ pytest.importorskip("skops")
 import test_persist
 from test_persist import make_pairs, make_texts, text_joint
 
-from elang_sk import JointClassifier, save_joint
+from elang_sk import CascadeClassifier, JointClassifier, save_joint
 from elang_sk.distributed import (
     BadRowsError,
     pool_shares,
@@ -319,3 +319,96 @@ def test_ray_refuses_bad_arguments(ray_cluster, tmp_path):
         predict_dataset(joint, ds)
     with pytest.raises(ValueError, match="on_error must be"):
         predict_dataset(joint, ds, on_error="ignore")
+
+
+def text_cascade():
+    """A fitted three-stage cascade of TF-IDF + logistic regression pipelines."""
+    X, y = make_texts(200, seed=11)
+    stages = [
+        (
+            name,
+            make_pipeline(TfidfVectorizer(), LogisticRegression(C=C)).fit(
+                X[:100], y[:100]
+            ),
+        )
+        for name, C in (("small", 0.05), ("mid", 1.0), ("big", 30.0))
+    ]
+    return CascadeClassifier(stages, routers="softmax", cv=2).fit(X[100:], y[100:])
+
+
+@pytest.mark.parametrize("batch_size", [0, -4, 2.5, True, "8"])
+def test_predict_frame_refuses_bad_batch_sizes(batch_size):
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        predict_frame(
+            text_joint(), pd.DataFrame({"text": ["good"]}), batch_size=batch_size
+        )
+
+
+def test_predict_frame_runs_a_cascade_stage_by_stage():
+    cascade = text_cascade()
+    X, _ = make_texts(70, seed=12)
+    out = predict_frame(cascade, pd.DataFrame({"text": X}), batch_size=16)
+    assert out["prediction"].tolist() == cascade.predict(X).tolist()
+    assert out["served_by"].tolist() == cascade.served_by(X).tolist()
+    assert set(out["served_by"]) <= {"small", "mid", "big"}
+
+
+def test_predict_frame_refuses_duplicate_row_ids():
+    frame = pd.DataFrame({"text": ["good", "bad"], "row_id": [3, 3]})
+    with pytest.raises(ValueError, match="row_id"):
+        predict_frame(text_joint(), frame)
+
+
+def test_ray_runs_a_cascade_from_its_folder(ray_cluster, tmp_path):
+    """One actor pool per stage; each stage sees only what the one before passed."""
+    from elang_sk.distributed import predict_dataset
+
+    cascade = text_cascade()
+    folder = save_joint(cascade, tmp_path / "cascade")
+    X, _ = make_texts(60, seed=13)
+    ds = ray_cluster.data.from_items([{"text": x} for x in X], override_num_blocks=3)
+    out = predict_dataset(folder, ds, swift_batch_size=16).to_pandas()
+    assert out["prediction"].tolist() == cascade.predict(X).tolist()
+    assert out["served_by"].tolist() == cascade.served_by(X).tolist()
+    thresholds = [float(t) for t in cascade.thresholds_]
+    out = predict_dataset(cascade, ds, threshold=[np.inf, np.inf]).to_pandas()
+    assert set(out["served_by"]) == {"big"}
+    with pytest.raises(ValueError, match="threshold has 1 values for the 2 routed"):
+        predict_dataset(cascade, ds, threshold=thresholds[0])
+
+
+def test_ray_mixed_bad_rows_in_one_block(ray_cluster):
+    """None, a blank text and a number in one block are recorded, not fatal."""
+    from elang_sk.distributed import predict_dataset
+
+    joint = text_joint()
+    X, _ = make_texts(12, seed=14)
+    texts = list(X)
+    texts[1], texts[5], texts[9] = None, "   ", 7
+    frame = pd.DataFrame({"text": pd.Series(texts, dtype=object)})
+    ds = ray_cluster.data.from_pandas(frame)
+    out = predict_dataset(joint, ds, on_error="record").to_pandas()
+    assert [out["served_by"][i] for i in (1, 5, 9)] == ["error"] * 3
+    good = [i for i in range(12) if i not in (1, 5, 9)]
+    assert (
+        out.loc[good, "prediction"].tolist()
+        == joint.predict([X[i] for i in good]).tolist()
+    )
+    with pytest.raises(BadRowsError, match=r"3 row\(s\) could not"):
+        predict_dataset(joint, ds, on_error="raise")
+
+
+def test_ray_checks_the_folder_before_workers_start(ray_cluster, tmp_path):
+    from elang_sk import ModelFolderError
+    from elang_sk.distributed import predict_dataset
+
+    ds = ray_cluster.data.from_items([{"text": "good film"}])
+    with pytest.raises(ModelFolderError, match="is not a folder"):
+        predict_dataset(tmp_path / "missing", ds)
+    dup = ray_cluster.data.from_items(
+        [{"text": "good", "row_id": 1}, {"text": "bad", "row_id": 1}]
+    )
+    with pytest.raises(ValueError, match="row_id"):
+        predict_dataset(text_joint(), dup)
+    with pytest.raises(ValueError, match="swift_batch_size must be a positive"):
+        predict_dataset(text_joint(), ds, swift_batch_size=0)

@@ -5,6 +5,7 @@ import os
 import sys
 import zipfile
 
+import builders
 import numpy as np
 import pytest
 
@@ -25,17 +26,15 @@ LINEARS = (
 def tiny_bert():
     pytest.importorskip("transformers")
     import torch
-    from transformers import BertConfig, BertModel
 
-    config = BertConfig(
-        vocab_size=60,
-        hidden_size=32,
-        num_hidden_layers=2,
+    model = builders.tiny_bert(
+        60,
+        seed=None,
+        pooling=False,
         num_attention_heads=4,
         intermediate_size=48,
         max_position_embeddings=40,
     )
-    model = BertModel(config, add_pooling_layer=False).eval()
     generator = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for param in model.parameters():

@@ -7,42 +7,25 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("sacrebleu")
 
+from builders import T5_SPECIALS, tiny_t5, tiny_tokenizer  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
-from tokenizers import Tokenizer, models, pre_tokenizers  # noqa: E402
 
 from elang_sk import EnergyRouter, EntropyScore, OutputCache  # noqa: E402
 from elang_sk._seq2seq import JointSeq2Seq  # noqa: E402
 from elang_sk._seq2seq_head import head_targets  # noqa: E402
 from elang_sk.metrics import corpus_quality  # noqa: E402
 
-WORDS = ["<pad>", "</s>", "<unk>"] + [f"w{i}" for i in range(12)]
+WORDS = [f"w{i}" for i in range(12)]
+VOCAB_SIZE = len(T5_SPECIALS) + len(WORDS)
 
 
 def make_tokenizer(words=WORDS):
-    backend = Tokenizer(
-        models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>")
-    )
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    return transformers.PreTrainedTokenizerFast(
-        tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
-    )
+    return tiny_tokenizer(words, "t5")
 
 
-def make_t5(d_model=32, seed=0, vocab_size=len(WORDS)):
-    torch.manual_seed(seed)
-    config = transformers.T5Config(
-        vocab_size=vocab_size,
-        d_model=d_model,
-        d_ff=2 * d_model,
-        d_kv=8,
-        num_layers=2,
-        num_heads=2,
-        pad_token_id=0,
-        eos_token_id=1,
-        decoder_start_token_id=0,
-    )
-    return transformers.T5ForConditionalGeneration(config).eval()
+def make_t5(d_model=32, seed=0):
+    return tiny_t5(VOCAB_SIZE, seed=seed, d_model=d_model, num_layers=2)
 
 
 def make_pairs(n, seed=0):
@@ -110,7 +93,7 @@ def test_head_logits_have_positions_by_vocab_shape(fitted, pairs):
     """The head gives (n, M, V) logits, a mask with >= 1 position, finite scores."""
     X, _ = pairs
     logits, mask = fitted.head_logits(X[:7])
-    assert logits.shape == (7, 6, len(WORDS))
+    assert logits.shape == (7, 6, VOCAB_SIZE)
     assert mask.shape == (7, 6) and mask.any(axis=1).all()
     scores = fitted.routing_scores(X[:7])
     assert scores.shape == (7,) and np.all(np.isfinite(scores))
@@ -262,6 +245,18 @@ def test_memory_caches_generation(tok, pairs, tmp_path):
     np.testing.assert_array_equal(joint.predict(X), joint.predict(X))
 
 
+def test_cache_key_ignores_the_tokenizers_call_state():
+    """Tokenizing (which sets truncation on the backend) keeps the cache key."""
+    from elang_sk._hf_inference import tokenizer_digest
+    from elang_sk._seq2seq_utils import model_digest
+
+    tok, model = make_tokenizer(), make_t5(16, 0)
+    before = model_digest(model, tok, 8)
+    tok(["w1 w2 w3"], truncation=True, max_length=2)
+    assert model_digest(model, tok, 8) == before
+    assert tokenizer_digest(tok) != tokenizer_digest(make_tokenizer(WORDS[:-1]))
+
+
 def test_clone_keeps_models_by_reference(fitted):
     """clone shares the pre-trained models and tokenizers, never copies them."""
     copy = clone(fitted)
@@ -289,7 +284,7 @@ def test_bad_texts_raise(tok, pairs):
 def test_non_encoder_decoder_models_raise(tok, pairs):
     """A decoder-only Swift or Super is refused with a clear message."""
     config = transformers.GPT2Config(
-        vocab_size=len(WORDS), n_embd=16, n_layer=1, n_head=2
+        vocab_size=VOCAB_SIZE, n_embd=16, n_layer=1, n_head=2
     )
     gpt = transformers.GPT2LMHeadModel(config)
     with pytest.raises(ValueError, match="swift_model must be an encoder-decoder"):

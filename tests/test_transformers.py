@@ -12,6 +12,7 @@ import tempfile
 import numpy as np
 import pytest
 import torch
+from builders import tiny_bert, tiny_t5, tiny_tokenizer
 from scipy.special import softmax
 from sklearn.base import clone
 from sklearn.feature_extraction.text import CountVectorizer
@@ -21,17 +22,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.utils import estimator_checks
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.estimator_checks import parametrize_with_checks
-from tokenizers import Tokenizer, models, pre_tokenizers, processors
-from transformers import (
-    BertConfig,
-    BertForSequenceClassification,
-    BertModel,
-    PreTrainedTokenizerFast,
-    RobertaConfig,
-    RobertaModel,
-    T5Config,
-    T5ForConditionalGeneration,
-)
+from transformers import RobertaConfig, RobertaModel
 
 from elang_sk._cache import OutputCache
 from elang_sk._transformers import TransformerClassifier
@@ -57,70 +48,31 @@ Y_TRAIN = ["pos", "pos", "pos", "neg", "neg", "neg", "neu", "neu", "neu"]
 
 
 def make_tokenizer(kind="bert"):
-    """A WordLevel tokenizer over WORDS, BERT-style or T5-style."""
+    """A WordLevel tokenizer over WORDS, BERT-style or T5-style (ends with </s>)."""
     if kind == "bert":
-        specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
-        vocab = {w: i for i, w in enumerate(specials + WORDS)}
-        backend = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-        backend.post_processor = processors.TemplateProcessing(
-            single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
-        )
-        tokens = dict(pad_token="[PAD]", unk_token="[UNK]")
-        tokens.update(cls_token="[CLS]", sep_token="[SEP]")
-    else:
-        specials = ["<pad>", "</s>", "<unk>"]
-        vocab = {w: i for i, w in enumerate(specials + WORDS)}
-        backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-        backend.post_processor = processors.TemplateProcessing(
-            single="$A </s>", special_tokens=[("</s>", 1)]
-        )
-        tokens = dict(pad_token="<pad>", unk_token="<unk>", eos_token="</s>")
-        tokens.update(model_input_names=["input_ids", "attention_mask"])
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    return PreTrainedTokenizerFast(tokenizer_object=backend, **tokens)
-
-
-def bert_config(**kwargs):
-    """A two-layer BERT config with hidden size 32."""
-    return BertConfig(
-        vocab_size=len(WORDS) + 4,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=37,
-        max_position_embeddings=64,
-        **kwargs,
+        return tiny_tokenizer(WORDS, pre_tokenizer="Whitespace")
+    return tiny_tokenizer(
+        WORDS,
+        "t5",
+        pre_tokenizer="Whitespace",
+        append_eos=True,
+        model_input_names=["input_ids", "attention_mask"],
     )
 
 
 def make_bert(seed=0):
     """A randomly initialised tiny BertModel."""
-    torch.manual_seed(seed)
-    return BertModel(bert_config()).eval()
+    return tiny_bert(len(WORDS) + 4, seed=seed)
 
 
 def make_bert_classifier(seed=0, **kwargs):
     """A randomly initialised tiny BertForSequenceClassification."""
-    torch.manual_seed(seed)
-    return BertForSequenceClassification(bert_config(**kwargs)).eval()
+    return tiny_bert(len(WORDS) + 4, seed=seed, head=True, **kwargs)
 
 
 def make_t5(seed=0):
     """A randomly initialised tiny T5ForConditionalGeneration."""
-    torch.manual_seed(seed)
-    config = T5Config(
-        vocab_size=len(WORDS) + 3,
-        d_model=16,
-        d_kv=8,
-        d_ff=32,
-        num_layers=1,
-        num_decoder_layers=1,
-        num_heads=2,
-        decoder_start_token_id=0,
-        pad_token_id=0,
-        eos_token_id=1,
-    )
-    return T5ForConditionalGeneration(config).eval()
+    return tiny_t5(len(WORDS) + 3, seed=seed)
 
 
 LABEL_WORDS = {"neg": "negative", "neu": "neutral", "pos": "positive"}
@@ -498,6 +450,47 @@ def test_model_from_local_folder(tmp_path):
     )
 
 
+def test_load_pretrained_reads_a_folder_offline(tmp_path):
+    """The shared loader: a folder offline, its own tokenizer, clear errors."""
+    from transformers import AutoModel
+
+    from elang_sk._hf_loading import load_pretrained
+
+    make_bert().save_pretrained(tmp_path)
+    make_tokenizer().save_pretrained(tmp_path)
+    seen = []
+
+    def model_class(config):
+        seen.append(config.model_type)
+        return AutoModel, {}
+
+    model, tokenizer = load_pretrained(
+        tmp_path, None, model_class, local_files_only=True
+    )
+    assert seen == ["bert"] and type(model).__name__ == "BertModel"
+    assert (
+        tokenizer("good film")["input_ids"]
+        == make_tokenizer()("good film")["input_ids"]
+    )
+    with pytest.raises(ValueError, match="when super_model is a loaded model"):
+        load_pretrained(model, None, model_class, name="super_model")
+
+
+def test_pad_batch_pads_either_side():
+    """input_ids get the pad id, other fields 0; the mask marks real tokens."""
+    from elang_sk._torch_utils import pad_batch
+
+    encodings = {"input_ids": [[5, 6, 7], [8]], "token_type_ids": [[1, 1, 1], [1]]}
+    for side, ids, mask in [
+        ("right", [[5, 6, 7], [8, 9, 9]], [[1, 1, 1], [1, 0, 0]]),
+        ("left", [[5, 6, 7], [9, 9, 8]], [[1, 1, 1], [0, 0, 1]]),
+    ]:
+        batch = pad_batch(encodings, [0, 1], 9, side, torch.device("cpu"))
+        assert batch["input_ids"].tolist() == ids
+        assert batch["attention_mask"].tolist() == mask
+        assert batch["token_type_ids"].tolist() == mask
+
+
 def test_auto_dtype_on_cpu_falls_back_to_float32():
     """dtype='auto' runs a bfloat16 model in float32 on a CPU."""
     model = make_bert().to(torch.bfloat16)
@@ -508,9 +501,9 @@ def test_auto_dtype_on_cpu_falls_back_to_float32():
 
 
 def test_progress_bar_when_asked(capsys):
-    """progress=True shows a tqdm bar on stderr."""
+    """progress=True shows the package's tqdm bar, over the inputs, on stderr."""
     encoder_clf(progress=True, batch_size=2).fit(X_TRAIN, Y_TRAIN)
-    assert "batch" in capsys.readouterr().err
+    assert f"0/{len(X_TRAIN)}" in capsys.readouterr().err
 
 
 class FakeDataFrame:
