@@ -707,6 +707,14 @@ def _read_joint(folder, trusted, device):
     params, fitted = saved["params"], saved["fitted"]
     _check_param_names(cls, params, f"the {kind}")
     stages = info["stages"]
+    for spec in stages:
+        extra = sorted(set(spec) - {"name", "kind", "model_class"})
+        if extra:
+            raise ModelFolderError(
+                f"{_STATE} in {folder} describes a stage with keys save_joint never "
+                f"writes: {extra}. Stage folders are always stage-<k>/ inside the "
+                "saved folder."
+            )
     state = {
         "calibration": {
             key: arrays[f"calibration.{key}"] for key in info["calibration"]

@@ -532,7 +532,7 @@ def swift_ratio_score(estimator, X, y=None):
 
     Parameters
     ----------
-    estimator : JointClassifier
+    estimator : JointClassifier, CascadeClassifier or JointSeq2Seq
         A fitted joint model.
     X : sequence or array-like of shape (n_samples, ...)
         Inputs.
@@ -542,6 +542,8 @@ def swift_ratio_score(estimator, X, y=None):
     Returns
     -------
     ratio : float
+        Fraction of the inputs answered before the last stage (by the Swift
+        of a pair).
 
     Examples
     --------
@@ -569,7 +571,7 @@ def speedup_score(estimator, X, y=None):
 
     Parameters
     ----------
-    estimator : JointClassifier
+    estimator : JointClassifier, CascadeClassifier or JointSeq2Seq
         A fitted joint model.
     X : sequence or array-like of shape (n_samples, ...)
         Inputs.
@@ -579,6 +581,7 @@ def speedup_score(estimator, X, y=None):
     Returns
     -------
     speedup : float
+        The last stage's cost alone over the joint cost.
 
     Examples
     --------
@@ -613,11 +616,19 @@ class _TradeoffScorer:
                 "positive cost (the costs parameter of the joint model)."
             )
         relative = report.cost_per_input / report.super_cost_per_input
+        # Classifiers report accuracy; sequence models their corpus quality
+        # (BLEU or chrF in 0-100, exact match in 0-1), read as a fraction.
+        if "accuracy" in report:
+            quality = report.accuracy
+        else:
+            quality = report.quality / (
+                1.0 if report.metric == "exact_match" else 100.0
+            )
         if self.max_relative_cost is not None and relative > self.max_relative_cost:
             # Over budget ranks below every feasible setting, but stays finite so
             # that fold averages remain comparable.
-            return float(report.accuracy - 1.0 - relative)
-        return float(report.accuracy - self.cost_weight * relative)
+            return float(quality - 1.0 - relative)
+        return float(quality - self.cost_weight * relative)
 
     def __repr__(self):
         return (
@@ -641,6 +652,11 @@ def make_tradeoff_scorer(cost_weight=0.0, max_relative_cost=None):
     returns::
 
         accuracy - cost_weight * (joint cost / Super cost)
+
+    for every joint estimator (pairs and cascades, where the "Super" is the
+    last stage); for :class:`~elang_sk.JointSeq2Seq` the accuracy is its
+    corpus quality as a fraction (BLEU or chrF / 100, or the exact-match
+    rate).
 
     and, with ``max_relative_cost``, ranks every setting whose relative cost
     exceeds the budget below every setting within it.
