@@ -258,9 +258,6 @@ def run_protocol(
     report : dict
         Everything written to ``report.json``.
     """
-    from elang_sk._transformers import TransformerClassifier
-    from elang_sk.datasets import get_data_home, load_dataset
-
     if calibration not in CALIBRATIONS:
         raise ValueError(
             f"calibration must be one of {CALIBRATIONS}; got {calibration!r}."
@@ -271,6 +268,8 @@ def run_protocol(
             "cached features; a fine-tuned Swift has none. Use calibration='dev' "
             "with fine_tune_swift=True."
         )
+    from elang_sk.datasets import get_data_home
+
     started = time.perf_counter()
     if quiet:
         import transformers
@@ -278,23 +277,20 @@ def run_protocol(
         transformers.utils.logging.disable_progress_bar()
     home = get_data_home(data_home)
     cache = os.path.join(home, "cache")
-    splits = {
-        name: load_dataset(dataset, subset=name, data_home=data_home)
+    splits = _load_splits(dataset, data_home, subsample, quiet)
+    (X_train, y_train), (X_dev, y_dev), (X_test, y_test) = (
+        (splits[name].data, np.asarray(splits[name].target))
         for name in ("train", "dev", "test")
-    }
-    if subsample is not None:
-        for split in splits.values():
-            split.data = split.data[:subsample]
-            split.target = split.target[:subsample]
-    X_train, y_train = splits["train"].data, np.asarray(splits["train"].target)
-    X_dev, y_dev = splits["dev"].data, np.asarray(splits["dev"].target)
-    X_test, y_test = splits["test"].data, np.asarray(splits["test"].target)
-    _say(
-        f"{dataset}: {len(X_train)} train, {len(X_dev)} dev, {len(X_test)} test",
-        quiet,
     )
-
-    common = dict(
+    swift_clf, super_clf = _fit_pair(
+        swift_model,
+        super_model,
+        X_train,
+        y_train,
+        home=home,
+        distill=distill,
+        fine_tune_swift=fine_tune_swift,
+        quiet=quiet,
         task="encoder",
         device=device,
         batch_size=batch_size,
@@ -302,19 +298,6 @@ def run_protocol(
         memory=cache,
         progress=False if quiet else "auto",
     )
-    _say(f"Super {super_model}: fitting on train", quiet)
-    super_clf = TransformerClassifier(_resolve_model(super_model, home), **common)
-    super_clf.fit(X_train, y_train)
-    _say(f"Swift {swift_model}: fitting on train", quiet)
-    swift_clf = TransformerClassifier(
-        _resolve_model(swift_model, home),
-        distill_from=super_clf if distill else None,
-        fine_tune=fine_tune_swift,
-        epochs=2,
-        **common,
-    )
-    swift_clf.fit(X_train, y_train)
-
     selector = ThresholdSelector(threshold, tol=tol)
     _say(f"joint model: calibrating {score} routing on dev", quiet)
     joint = JointClassifier(
@@ -327,73 +310,38 @@ def run_protocol(
     ).fit(X_dev, y_dev)
 
     _say("evaluating on test", quiet)
-    swift_pred = swift_clf.predict(X_test)
-    super_pred = super_clf.predict(X_test)
-    swift_correct = swift_pred == y_test
-    super_correct = super_pred == y_test
-    swift_flops = swift_clf.estimate_flops(X_test).astype(float)
-    super_flops = super_clf.estimate_flops(X_test).astype(float)
-
-    sample = list(X_test[: min(time_sample, len(X_test))])
-    _say(f"timing fresh forward passes on {len(sample)} test inputs", quiet)
-    timings = _Timings(os.path.join(cache, "timings.json"), retime=retime)
-    sample_key = hash_inputs(sample).tobytes()
-    swift_seconds = timings.get(
-        ("predict", swift_clf.elang_fingerprint(), sample_key),
-        lambda: _fresh_seconds_per_input(swift_clf, "predict", sample),
-    )
-    super_seconds = timings.get(
-        ("predict", super_clf.elang_fingerprint(), sample_key),
-        lambda: _fresh_seconds_per_input(super_clf, "predict", sample),
-    )
-
-    resamples = np.random.default_rng(0).integers(
-        0, len(y_test), size=(N_BOOTSTRAP, len(y_test))
-    )
-
-    def row(name, correct, flops, seconds, ratio):
-        correct = np.asarray(correct, dtype=float)
-        accuracy = correct[resamples].mean(axis=1)
-        delta = (correct - super_correct)[resamples].mean(axis=1)
-        return {
-            "model": name,
-            "accuracy": float(correct.mean()),
-            "accuracy_ci95": np.percentile(accuracy, [2.5, 97.5]).tolist(),
-            "delta_vs_super_ci95": np.percentile(delta, [2.5, 97.5]).tolist(),
-            "gflops_per_input": float(flops) / 1e9,
-            "ms_per_input": 1000 * float(seconds),
-            "swift_ratio": None if ratio is None else float(ratio),
-            "flops_speedup": float(super_flops.mean() / flops),
-            "time_speedup": float(super_seconds / seconds),
-        }
-
-    def evaluate(clf, name):
-        report = clf.routing_report(X_test, y_test)
-        kept = report.served_by == "swift"
-        seconds = joint_cost(kept, swift_seconds, super_seconds)
-        correct = report.y_pred == y_test
-        return row(
-            name, correct, report.cost_per_input, seconds, report.swift_ratio
-        ), report
-
-    main, _ = evaluate(joint, f"E-LANG ({score}, {threshold})")
+    test = _Evaluation(swift_clf, super_clf, X_test, y_test, cache, time_sample, retime)
+    _say(f"timed fresh forward passes on {len(test.sample)} test inputs", quiet)
+    main = test.evaluate(joint, f"E-LANG ({score}, {threshold})")
     main["threshold"] = joint.threshold_
-    wall = timings.get(
+    wall = test.timings.get(
         (
             "joint",
             swift_clf.elang_fingerprint(),
             super_clf.elang_fingerprint(),
             repr(joint.router_),
             joint.threshold_,
-            sample_key,
+            test.sample_key,
         ),
-        lambda: _joint_wall_seconds(joint, sample),
+        lambda: _joint_wall_seconds(joint, test.sample),
     )
     main["wall_ms_per_input"] = 1000 * wall
-    main["wall_time_speedup"] = super_seconds / (main["wall_ms_per_input"] / 1000)
+    main["wall_time_speedup"] = test.super_seconds / wall
     table1 = [
-        row("Swift", swift_correct, swift_flops.mean(), swift_seconds, 1.0),
-        row("Super", super_correct, super_flops.mean(), super_seconds, 0.0),
+        test.row(
+            "Swift",
+            test.swift_correct,
+            test.swift_flops.mean(),
+            test.swift_seconds,
+            1.0,
+        ),
+        test.row(
+            "Super",
+            test.super_correct,
+            test.super_flops.mean(),
+            test.super_seconds,
+            0.0,
+        ),
         main,
     ]
 
@@ -401,77 +349,10 @@ def run_protocol(
     if calibration == "cross-fit":
         _say(f"cross-fitting {N_CROSS_FIT_FOLDS} heads per model on train", quiet)
         cross_fit = _cross_fitted_rows(swift_clf, super_clf, X_train, y_train)
-
-    ablation, gap_recovered = [], []
-    for name in ABLATION_SCORES:
-        for k, (strategy, strategy_tol) in enumerate(
-            ((threshold, tol),) + ABLATION_STRATEGIES
-        ):
-            risk = strategy == "risk_control"
-            strategy_selector = ThresholdSelector(
-                strategy, tol=strategy_tol, delta=RISK_DELTA
-            )
-            joint.set_params(
-                router=EnergyRouter(score_func=name), threshold=strategy_selector
-            )
-            with warnings.catch_warnings():
-                # Reported in the table (certified = False) instead.
-                warnings.simplefilter("ignore", CertificationWarning)
-                joint.fit(X_dev, y_dev)
-                selection = joint.threshold_selection_
-                if risk and cross_fit is not None:
-                    selection = _cross_fit_selection(
-                        joint, strategy_selector, cross_fit
-                    )
-                    joint.set_params(threshold=selection.threshold)
-            if k == 0:
-                gap_recovered.append(
-                    _gap_recovered(
-                        name, joint.routing_scores(X_test), swift_correct, super_correct
-                    )
-                )
-            label = (
-                f"{strategy} tol={strategy_tol:g}"
-                if strategy in ("match_super", "risk_control")
-                else strategy
-            )
-            if risk:
-                label += f" delta={RISK_DELTA:g}"
-            entry, _ = evaluate(joint, name)
-            entry.update(strategy=label, threshold=joint.threshold_)
-            if risk:
-                entry.update(
-                    certified=selection.certified,
-                    loss_bound=selection.loss_bound,
-                    n_calibration=selection.n_calibration,
-                )
-            ablation.append(entry)
-
-    # The oracle as routing papers define it: the fewest Super calls that
-    # reach the Super's accuracy (Super right and Swift wrong go first).
-    fewest = oracle_super_calls(swift_correct, super_correct)
-    oracle_keep = ~fewest.sent
-    oracle = row(
-        "oracle",
-        np.where(oracle_keep, swift_correct, super_correct),
-        joint_cost(oracle_keep, swift_flops, super_flops),
-        joint_cost(oracle_keep, swift_seconds, super_seconds),
-        oracle_keep.mean(),
+    ablation, gap_recovered = _ablation(
+        joint, test, X_dev, y_dev, (threshold, tol), cross_fit
     )
-    oracle["strategy"] = "fewest Super calls at the Super's accuracy"
-    ablation.append(oracle)
-    # The most accurate oracle: every input served by a model that is right on
-    # it, with the Swift wherever it is right.
-    oracle_keep = swift_correct
-    oracle = row(
-        "oracle",
-        swift_correct | super_correct,
-        joint_cost(oracle_keep, swift_flops, super_flops),
-        joint_cost(oracle_keep, swift_seconds, super_seconds),
-        oracle_keep.mean(),
-    )
-    oracle["strategy"] = "best accuracy: the Swift wherever it is right"
-    ablation.append(oracle)
+    ablation += test.oracles()
 
     # Restore the main configuration for the plots.
     joint.set_params(router=EnergyRouter(score_func=score), threshold=selector)
@@ -494,21 +375,198 @@ def run_protocol(
         "calibration": calibration,
         "versions": _versions(),
         "machine": _machine(swift_clf.device_),
-        "time_sample": len(sample),
+        "time_sample": len(test.sample),
         "elapsed_seconds": time.perf_counter() - started,
     }
     if output is not None:
-        os.makedirs(output, exist_ok=True)
-        if plots:
-            report["plots"] = _plots(joint, X_test, y_test, output)
-        with open(os.path.join(output, "report.json"), "w") as fh:
-            json.dump(report, fh, indent=2)
-        with open(os.path.join(output, "report.md"), "w") as fh:
-            fh.write(format_markdown(report))
-        written = ["report.json", "report.md"]
-        written += [os.path.basename(path) for path in report.get("plots", {}).values()]
-        _say(f"wrote {', '.join(written)} in {output}", quiet)
+        _write_report(report, joint, X_test, y_test, output, plots, quiet)
     return report
+
+
+def _load_splits(dataset, data_home, subsample, quiet):
+    """The train, dev and test splits of a dataset, optionally subsampled."""
+    from elang_sk.datasets import load_dataset
+
+    splits = {
+        name: load_dataset(dataset, subset=name, data_home=data_home)
+        for name in ("train", "dev", "test")
+    }
+    if subsample is not None:
+        for split in splits.values():
+            split.data = split.data[:subsample]
+            split.target = split.target[:subsample]
+    sizes = ", ".join(f"{len(splits[k].data)} {k}" for k in ("train", "dev", "test"))
+    _say(f"{dataset}: {sizes}", quiet)
+    return splits
+
+
+def _fit_pair(
+    swift_model, super_model, X, y, *, home, distill, fine_tune_swift, quiet, **common
+):
+    """The Super and the Swift TransformerClassifier, fitted on train."""
+    from elang_sk._transformers import TransformerClassifier
+
+    _say(f"Super {super_model}: fitting on train", quiet)
+    super_clf = TransformerClassifier(_resolve_model(super_model, home), **common)
+    super_clf.fit(X, y)
+    _say(f"Swift {swift_model}: fitting on train", quiet)
+    swift_clf = TransformerClassifier(
+        _resolve_model(swift_model, home),
+        distill_from=super_clf if distill else None,
+        fine_tune=fine_tune_swift,
+        epochs=2,
+        **common,
+    )
+    swift_clf.fit(X, y)
+    return swift_clf, super_clf
+
+
+class _Evaluation:
+    """The test split, each model alone on it, and how a table row is made."""
+
+    def __init__(self, swift_clf, super_clf, X, y, cache, time_sample, retime):
+        self.X, self.y = X, y
+        self.swift_correct = swift_clf.predict(X) == y
+        self.super_correct = super_clf.predict(X) == y
+        self.swift_flops = swift_clf.estimate_flops(X).astype(float)
+        self.super_flops = super_clf.estimate_flops(X).astype(float)
+        self.sample = list(X[: min(time_sample, len(X))])
+        self.timings = _Timings(os.path.join(cache, "timings.json"), retime=retime)
+        self.sample_key = hash_inputs(self.sample).tobytes()
+        self.swift_seconds, self.super_seconds = (
+            self.timings.get(
+                ("predict", clf.elang_fingerprint(), self.sample_key),
+                lambda clf=clf: _fresh_seconds_per_input(clf, "predict", self.sample),
+            )
+            for clf in (swift_clf, super_clf)
+        )
+        self.resamples = np.random.default_rng(0).integers(
+            0, len(y), size=(N_BOOTSTRAP, len(y))
+        )
+
+    def row(self, name, correct, flops, seconds, ratio):
+        """One table row: accuracy with bootstrap intervals, costs, speed-ups."""
+        correct = np.asarray(correct, dtype=float)
+        accuracy = correct[self.resamples].mean(axis=1)
+        delta = (correct - self.super_correct)[self.resamples].mean(axis=1)
+        return {
+            "model": name,
+            "accuracy": float(correct.mean()),
+            "accuracy_ci95": np.percentile(accuracy, [2.5, 97.5]).tolist(),
+            "delta_vs_super_ci95": np.percentile(delta, [2.5, 97.5]).tolist(),
+            "gflops_per_input": float(flops) / 1e9,
+            "ms_per_input": 1000 * float(seconds),
+            "swift_ratio": None if ratio is None else float(ratio),
+            "flops_speedup": float(self.super_flops.mean() / flops),
+            "time_speedup": float(self.super_seconds / seconds),
+        }
+
+    def evaluate(self, joint, name):
+        """The row of a fitted joint model on the test split."""
+        report = joint.routing_report(self.X, self.y)
+        kept = report.served_by == "swift"
+        seconds = joint_cost(kept, self.swift_seconds, self.super_seconds)
+        correct = report.y_pred == self.y
+        return self.row(
+            name, correct, report.cost_per_input, seconds, report.swift_ratio
+        )
+
+    def oracles(self):
+        """The two oracle rows: fewest Super calls, and best accuracy."""
+        rows = []
+        # The oracle as routing papers define it: the fewest Super calls that
+        # reach the Super's accuracy (Super right and Swift wrong go first).
+        fewest_keep = ~oracle_super_calls(self.swift_correct, self.super_correct).sent
+        # The most accurate oracle: every input served by a model that is
+        # right on it, with the Swift wherever it is right.
+        for keep, correct, strategy in (
+            (
+                fewest_keep,
+                np.where(fewest_keep, self.swift_correct, self.super_correct),
+                "fewest Super calls at the Super's accuracy",
+            ),
+            (
+                self.swift_correct,
+                self.swift_correct | self.super_correct,
+                "best accuracy: the Swift wherever it is right",
+            ),
+        ):
+            oracle = self.row(
+                "oracle",
+                correct,
+                joint_cost(keep, self.swift_flops, self.super_flops),
+                joint_cost(keep, self.swift_seconds, self.super_seconds),
+                keep.mean(),
+            )
+            oracle["strategy"] = strategy
+            rows.append(oracle)
+        return rows
+
+
+def _ablation(joint, test, X_dev, y_dev, main_strategy, cross_fit):
+    """Every score under every threshold strategy, each chosen on dev."""
+    ablation, gap_recovered = [], []
+    for name in ABLATION_SCORES:
+        for k, (strategy, strategy_tol) in enumerate(
+            (main_strategy,) + ABLATION_STRATEGIES
+        ):
+            risk = strategy == "risk_control"
+            strategy_selector = ThresholdSelector(
+                strategy, tol=strategy_tol, delta=RISK_DELTA
+            )
+            joint.set_params(
+                router=EnergyRouter(score_func=name), threshold=strategy_selector
+            )
+            with warnings.catch_warnings():
+                # Reported in the table (certified = False) instead.
+                warnings.simplefilter("ignore", CertificationWarning)
+                joint.fit(X_dev, y_dev)
+                selection = joint.threshold_selection_
+                if risk and cross_fit is not None:
+                    selection = _cross_fit_selection(
+                        joint, strategy_selector, cross_fit
+                    )
+                    joint.set_params(threshold=selection.threshold)
+            if k == 0:
+                gap_recovered.append(
+                    _gap_recovered(
+                        name,
+                        joint.routing_scores(test.X),
+                        test.swift_correct,
+                        test.super_correct,
+                    )
+                )
+            label = (
+                f"{strategy} tol={strategy_tol:g}"
+                if strategy in ("match_super", "risk_control")
+                else strategy
+            )
+            if risk:
+                label += f" delta={RISK_DELTA:g}"
+            entry = test.evaluate(joint, name)
+            entry.update(strategy=label, threshold=joint.threshold_)
+            if risk:
+                entry.update(
+                    certified=selection.certified,
+                    loss_bound=selection.loss_bound,
+                    n_calibration=selection.n_calibration,
+                )
+            ablation.append(entry)
+    return ablation, gap_recovered
+
+
+def _write_report(report, joint, X_test, y_test, output, plots, quiet):
+    """report.json, report.md and the plots in ``output``."""
+    os.makedirs(output, exist_ok=True)
+    if plots:
+        report["plots"] = _plots(joint, X_test, y_test, output)
+    with open(os.path.join(output, "report.json"), "w") as fh:
+        json.dump(report, fh, indent=2)
+    with open(os.path.join(output, "report.md"), "w") as fh:
+        fh.write(format_markdown(report))
+    written = ["report.json", "report.md"]
+    written += [os.path.basename(path) for path in report.get("plots", {}).values()]
+    _say(f"wrote {', '.join(written)} in {output}", quiet)
 
 
 def _cross_fitted_rows(swift_clf, super_clf, X_train, y_train):

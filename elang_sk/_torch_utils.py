@@ -8,7 +8,7 @@ lazily.
 import numpy as np
 import torch
 
-from elang_sk import _fingerprint
+import elang_sk._fingerprint as fingerprints
 from elang_sk._base import progress_bar
 
 _DTYPES = {
@@ -44,12 +44,12 @@ def resolve_dtype(dtype, device, model_dtype):
 
 def tensor_digest(tensor):
     """Digest of a tensor's dtype, shape and every byte; see :mod:`_fingerprint`."""
-    return _fingerprint.tensor_digest(tensor)
+    return fingerprints.tensor_digest(tensor)
 
 
 def module_digest(module):
     """Fingerprint of every parameter, buffer and setting of a module."""
-    return _fingerprint.fingerprint(module)
+    return fingerprints.fingerprint(module)
 
 
 def pad_ids(ids, rows, fill, padding_side="right"):
