@@ -27,11 +27,13 @@ from elang_sk._cache import MEMORY_CONSTRAINTS, timed_compute
 from elang_sk._repr import repr_with_short_objects
 from elang_sk._router import EnergyRouter
 from elang_sk._scores import SCORES, BaseScore
-from elang_sk._seq2seq_flops import joint_flops
+from elang_sk._seq2seq_flops import flop_costs, joint_flops, seconds_costs
 from elang_sk._seq2seq_head import (
     cross_fit_head,
+    head_from_state,
     head_outputs,
     head_scores,
+    head_state,
     head_targets,
 )
 from elang_sk._seq2seq_models import load_model
@@ -378,9 +380,7 @@ class JointSeq2Seq(BaseJoint):
 
         costs = self._given_costs(len(X))
         if costs is None:
-            costs = _as_stage_costs(
-                self._measured_costs(run, router_sec, swift_sec, super_sec)
-            )
+            costs = self._measured_costs(run, router_sec, swift_sec, super_sec)
         self._finish_fit(
             np.asarray(scores, dtype=np.float64)[None, :],
             np.stack([swift_q, super_q]),
@@ -442,29 +442,14 @@ class JointSeq2Seq(BaseJoint):
     # -- costs ------------------------------------------------------------------
 
     def _measured_costs(self, run, router_sec, swift_sec, super_sec):
-        """Per-input costs: router (encoder + head), whole Swift, Super."""
+        """Per-input costs of the calibration run: seconds, or FLOPs."""
         if self.costs == "time":
-            router = np.asarray(router_sec, dtype=float)
-            swift = router + np.asarray(swift_sec, dtype=float)
-            return Bunch(
-                swift=swift,
-                super=np.asarray(super_sec, dtype=float),
-                router=swift if self.routing_source == "decoder" else router,
-                unit="seconds",
-            )
+            return seconds_costs(router_sec, swift_sec, super_sec, self.routing_source)
         swift_out, super_out = run.generate("swift")[0], run.generate("super")[0]
         return self._flop_costs(self.flops(run.X, swift_out, super_out))
 
     def _flop_costs(self, flops):
-        router = flops.swift_encoder + flops.head
-        swift = router + flops.swift_decoder
-        return Bunch(
-            swift=swift,
-            super=flops.super_encoder + flops.super_decoder,
-            # The decoder ablation reads its score off the Swift's decoding.
-            router=swift if self.routing_source == "decoder" else router,
-            unit="FLOPs",
-        )
+        return flop_costs(flops, self.routing_source)
 
     def flops(self, X, swift_outputs=None, super_outputs=None):
         """FLOPs per input of every part of joint inference.
@@ -552,10 +537,8 @@ class JointSeq2Seq(BaseJoint):
                 swift_out = run.generate("swift")[0]
             else:
                 swift_out = np.where(keep, y_pred, "")
-            costs = _as_stage_costs(
-                self._flop_costs(
-                    self.flops(run.X, swift_out, np.where(keep, "", y_pred))
-                )
+            costs = self._flop_costs(
+                self.flops(run.X, swift_out, np.where(keep, "", y_pred))
             )
         else:
             n = len(keep)
@@ -726,20 +709,7 @@ class JointSeq2Seq(BaseJoint):
         sklearn.exceptions.NotFittedError: ...
         """
         check_is_fitted(self, "calibration_")
-        head = None
-        if self.head_ is not None:
-            head = {
-                "spec": {
-                    "d_model": int(self.head_.queries.shape[1]),
-                    "n_positions": int(self.head_.queries.shape[0]),
-                    "vocab_size": int(self.head_.output_weight.shape[0]),
-                    "n_heads": int(self.head_.attention.num_heads),
-                },
-                "tensors": {
-                    k: v.detach().cpu().contiguous()
-                    for k, v in self.head_.state_dict().items()
-                },
-            }
+        head = None if self.head_ is None else head_state(self.head_)
         return {
             "models": self._models(),
             "score": self.score_,
@@ -783,10 +753,6 @@ class JointSeq2Seq(BaseJoint):
         ...     print(str(exc)[:33])
         The fitted state of a JointSeq2Se
         """
-        import torch
-
-        from elang_sk._seq2seq_head import SequenceEnergyHead
-
         keys = (
             "models",
             "score",
@@ -818,15 +784,7 @@ class JointSeq2Seq(BaseJoint):
         self._flop_memo = {}
         self.head_ = None
         if state["head"] is not None:
-            spec = state["head"]["spec"]
-            head = SequenceEnergyHead(
-                spec["d_model"],
-                spec["n_positions"],
-                torch.ones(spec["vocab_size"], spec["d_model"]),  # loaded below
-                spec["n_heads"],
-            )
-            head.load_state_dict(state["head"]["tensors"], strict=True)
-            self.head_ = head.to(self.device_).eval()
+            self.head_ = head_from_state(state["head"], self.device_)
         self._restore_calibration(
             state["calibration"], state["costs"], state["selection"]
         )
@@ -854,17 +812,6 @@ class JointSeq2Seq(BaseJoint):
         tags.target_tags.required = True
         tags.non_deterministic = self.device != "cpu"
         return tags
-
-
-def _as_stage_costs(costs):
-    """Swift/Super/router costs per input as the per-stage arrays of the base."""
-    return Bunch(
-        router=np.stack(
-            [np.asarray(costs.router, float), np.asarray(costs.super, float)]
-        ),
-        full=np.stack([np.asarray(costs.swift, float), np.asarray(costs.super, float)]),
-        unit=costs.unit,
-    )
 
 
 def _check_references(n, Y):

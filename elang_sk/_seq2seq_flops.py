@@ -156,3 +156,39 @@ def joint_flops(
             features @ memo[f"{role}_decoder"], 0.0
         )
     return out
+
+
+def _stage_costs(router, swift, super_, routing_source, unit):
+    """Per-stage, per-input costs (router and full) of a Swift/Super pair.
+
+    The router pays the Swift's encoder and head; the decoder ablation reads
+    its score off the Swift's decoding, so there every input pays the whole
+    Swift.
+    """
+    router = np.asarray(router, dtype=float)
+    swift = np.asarray(swift, dtype=float)
+    super_ = np.asarray(super_, dtype=float)
+    if routing_source == "decoder":
+        router = swift
+    return Bunch(
+        router=np.stack([router, super_]), full=np.stack([swift, super_]), unit=unit
+    )
+
+
+def seconds_costs(router_seconds, swift_seconds, super_seconds, routing_source):
+    """Measured per-input costs: the router, the whole Swift, the Super."""
+    router = np.asarray(router_seconds, dtype=float)
+    swift = router + np.asarray(swift_seconds, dtype=float)
+    return _stage_costs(router, swift, super_seconds, routing_source, "seconds")
+
+
+def flop_costs(flops, routing_source):
+    """Per-input FLOP costs from :func:`joint_flops`' parts."""
+    router = flops.swift_encoder + flops.head
+    return _stage_costs(
+        router,
+        router + flops.swift_decoder,
+        flops.super_encoder + flops.super_decoder,
+        routing_source,
+        "FLOPs",
+    )

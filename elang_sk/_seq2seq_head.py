@@ -210,3 +210,35 @@ def position_mask(tokens, eos_id):
     """
     is_eos = tokens == eos_id
     return (np.cumsum(is_eos, axis=1) - is_eos) == 0
+
+
+def head_state(head):
+    """A fitted head as plain data: its shape (``spec``) and its ``tensors``.
+
+    The inverse of :func:`head_from_state`; :func:`elang_sk.save_joint`
+    writes the tensors with safetensors and the spec as JSON.
+    """
+    return {
+        "spec": {
+            "d_model": int(head.queries.shape[1]),
+            "n_positions": int(head.queries.shape[0]),
+            "vocab_size": int(head.output_weight.shape[0]),
+            "n_heads": int(head.attention.num_heads),
+        },
+        "tensors": {
+            k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()
+        },
+    }
+
+
+def head_from_state(state, device):
+    """The head :func:`head_state` describes, its tensors checked exactly."""
+    spec = state["spec"]
+    head = SequenceEnergyHead(
+        spec["d_model"],
+        spec["n_positions"],
+        torch.ones(spec["vocab_size"], spec["d_model"]),  # loaded below
+        spec["n_heads"],
+    )
+    head.load_state_dict(state["tensors"], strict=True)
+    return head.to(device).eval()
