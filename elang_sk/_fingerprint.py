@@ -33,10 +33,12 @@ a TF-IDF ``vocabulary_``).
   A module is hashed from its class, its ``repr`` (the hyper-parameters of its
   layers), its Hugging Face ``config`` and ``generation_config`` when it has
   them, and every parameter and buffer (non-persistent buffers included).
-- A Hugging Face tokenizer is hashed from its class, the full JSON of its
-  backend (a fast tokenizer) and its pickled attributes (padding and
-  truncation sides, special tokens, ``init_kwargs``, ...; file paths and the
-  record of warnings already shown left out).
+- A Hugging Face tokenizer is hashed from
+  :func:`elang_sk._hf_inference.tokenizer_digest` (its class, the JSON of its
+  backend less the ``padding`` and ``truncation`` that every call with
+  padding or truncation rewrites there, its sides and special tokens) and its
+  pickled attributes (``model_max_length``, ``init_kwargs``, ...; file paths
+  and the record of warnings already shown left out).
 
 **Cost** (``python benchmarks/bench_fingerprint.py``, saved in
 ``benchmarks/results/bench_fingerprint.json``; 2-core CPU shared with several
@@ -347,11 +349,13 @@ def _is_tokenizer(obj):
 
 
 def _tokenizer_digest(tokenizer):
+    # What it turns a text into: the digest the model caches key on (class,
+    # backend JSON less its per-call padding and truncation, sides, special
+    # tokens). Imported here: _hf_inference imports torch.
+    from elang_sk._hf_inference import tokenizer_digest
+
     h = hashlib.blake2b(digest_size=_DIGEST_SIZE)
-    h.update(f"{type(tokenizer).__module__}.{type(tokenizer).__qualname__}".encode())
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if callable(getattr(backend, "to_str", None)):
-        h.update(backend.to_str().encode())  # the whole pipeline, as JSON
+    h.update(tokenizer_digest(tokenizer).encode())
     state = {
         k: v
         for k, v in sorted(vars(tokenizer).items())

@@ -1,4 +1,4 @@
-"""Tiny tokenizers and transformers models for the tests, built offline.
+"""Tiny tokenizers, transformers models and text pairs for the tests, offline.
 
 Plain functions, imported as ``from builders import ...`` (pytest puts
 ``tests/`` on ``sys.path``, as for ``conftest``). Every model is randomly
@@ -7,6 +7,8 @@ word-level over a given vocabulary. torch, tokenizers and transformers are
 imported inside the functions, so that importing this module needs none of
 them.
 """
+
+import numpy as np
 
 #: Special tokens of a BERT-style tokenizer, ids 0 to 3.
 BERT_SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]")
@@ -149,3 +151,29 @@ def tiny_t5(vocab_size, *, seed=0, d_model=16, num_layers=1):
         eos_token_id=1,
     )
     return T5ForConditionalGeneration(config).eval()
+
+
+def make_pairs(n, seed=0):
+    """Source and reference texts of a toy translation task.
+
+    Parameters
+    ----------
+    n : int
+        Number of pairs.
+    seed : int, default=0
+        Seed of the ``numpy`` generator that draws the sources.
+
+    Returns
+    -------
+    X : list of str
+        Sources of 2 to 5 words among ``w0`` ... ``w11``.
+    Y : list of str
+        References: every ``w<i>`` of the source becomes ``w<(i + 1) % 12>``.
+    """
+    rng = np.random.default_rng(seed)
+    X, Y = [], []
+    for _ in range(n):
+        words = rng.integers(0, 12, rng.integers(2, 6))
+        X.append(" ".join(f"w{i}" for i in words))
+        Y.append(" ".join(f"w{(i + 1) % 12}" for i in words))
+    return X, Y

@@ -341,3 +341,24 @@ def test_tokenizer_fingerprint_follows_its_settings():
     assert fingerprint(make(["a", "c"])) != first
     tokenizer.padding_side = "left"
     assert fingerprint(tokenizer) != first
+
+
+def test_tokenizer_fingerprint_ignores_its_call_state():
+    """A call with truncation and padding keeps the key; model_max_length does not."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from builders import tiny_tokenizer
+
+    tokenizer = tiny_tokenizer(["a", "b", "c"], "t5")
+    first = fingerprint(tokenizer)
+    backend_json = tokenizer.backend_tokenizer.to_str()
+    tokenizer(["a b c"], truncation=True, max_length=2, padding="max_length")
+    # transformers stored the call's settings on the backend ...
+    assert tokenizer.backend_tokenizer.to_str() != backend_json
+    # ... which do not change what the next call without them tokenizes to.
+    assert fingerprint(tokenizer) == first
+    assert fingerprint([tokenizer]) == fingerprint(
+        [tiny_tokenizer(["a", "b", "c"], "t5")]
+    )
+    tokenizer.model_max_length = 8
+    assert fingerprint(tokenizer) != first

@@ -14,8 +14,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 pytest.importorskip("skops")
+import builders
 import test_persist
-from test_persist import make_pairs, make_texts, text_joint
+from builders import make_pairs
+from test_persist import make_texts, text_joint
 
 from elang_sk import CascadeClassifier, JointClassifier, save_joint
 from elang_sk.distributed import (
@@ -175,10 +177,10 @@ def ray_cluster():
         pytest.skip(f"Ray cannot start a local cluster here: {exc}")
     ray.data.DataContext.get_current().enable_progress_bars = False
     # The test helpers travel to the workers by value (they cannot import tests).
-    for module in (sys.modules[__name__], test_persist):
+    for module in (sys.modules[__name__], test_persist, builders):
         ray.cloudpickle.register_pickle_by_value(module)
     yield ray
-    for module in (sys.modules[__name__], test_persist):
+    for module in (sys.modules[__name__], test_persist, builders):
         ray.cloudpickle.unregister_pickle_by_value(module)
     ray.shutdown()
 

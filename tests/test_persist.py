@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from builders import make_pairs, tiny_bert, tiny_t5, tiny_tokenizer
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -248,63 +249,6 @@ def test_save_refuses_what_it_cannot_save(tmp_path):
 # -- transformers -------------------------------------------------------------
 
 
-def tiny_tokenizer(words, bert):
-    """A WordLevel tokenizer over ``words``, BERT-style or T5-style."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
-
-    specials = (
-        ["[PAD]", "[UNK]", "[CLS]", "[SEP]"] if bert else ["<pad>", "</s>", "<unk>"]
-    )
-    vocab = {w: i for i, w in enumerate(specials + list(words))}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token=specials[1 if bert else 2]))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    if bert:
-        backend.post_processor = processors.TemplateProcessing(
-            single="[CLS] $A [SEP]", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
-        )
-        tokens = dict(pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]")
-        tokens.update(sep_token="[SEP]")
-    else:
-        tokens = dict(pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
-    return PreTrainedTokenizerFast(tokenizer_object=backend, **tokens)
-
-
-def tiny_bert(seed, n_words):
-    import torch
-    from transformers import BertConfig, BertModel
-
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=n_words + 4,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=24,
-        max_position_embeddings=32,
-    )
-    return BertModel(config).eval()
-
-
-def tiny_t5(seed, n_words, d_model=16):
-    import torch
-    from transformers import T5Config, T5ForConditionalGeneration
-
-    torch.manual_seed(seed)
-    config = T5Config(
-        vocab_size=n_words + 3,
-        d_model=d_model,
-        d_kv=8,
-        d_ff=2 * d_model,
-        num_layers=1,
-        num_heads=2,
-        decoder_start_token_id=0,
-        pad_token_id=0,
-        eos_token_id=1,
-    )
-    return T5ForConditionalGeneration(config).eval()
-
-
 def transformer_joint():
     """A JointClassifier of a tiny BERT (encoder head) and T5 (label words)."""
     pytest.importorskip("torch")
@@ -312,12 +256,18 @@ def transformer_joint():
 
     X, y = make_texts(40)
     labels = np.array(["neg", "pos"])[y]
-    swift = TransformerClassifier(
-        tiny_bert(0, len(WORDS)), tiny_tokenizer(WORDS, bert=True), max_length=16
+    bert = tiny_bert(
+        len(WORDS) + 4,
+        seed=0,
+        hidden_size=16,
+        num_hidden_layers=1,
+        intermediate_size=24,
+        max_position_embeddings=32,
     )
+    swift = TransformerClassifier(bert, tiny_tokenizer(WORDS, "bert"), max_length=16)
     big = TransformerClassifier(
-        tiny_t5(1, len(WORDS)),
-        tiny_tokenizer(WORDS, bert=False),
+        tiny_t5(len(WORDS) + 3, seed=1),
+        tiny_tokenizer(WORDS, "t5"),
         label_words={"neg": "bad", "pos": "good"},
     )
     for model in (swift, big):
@@ -353,17 +303,6 @@ def test_transformer_classifiers_round_trip(tmp_path):
     )
 
 
-def make_pairs(n, seed=0):
-    """Sources of 2-5 words; the reference maps w_i to w_(i+1) mod 12."""
-    rng = np.random.default_rng(seed)
-    X, Y = [], []
-    for _ in range(n):
-        words = rng.integers(0, 12, rng.integers(2, 6))
-        X.append(" ".join(f"w{i}" for i in words))
-        Y.append(" ".join(f"w{(i + 1) % 12}" for i in words))
-    return X, Y
-
-
 def seq2seq_joint():
     """A JointSeq2Seq of two tiny T5s with an energy head."""
     pytest.importorskip("torch")
@@ -373,9 +312,9 @@ def seq2seq_joint():
     words = [f"w{i}" for i in range(12)]
     X, Y = make_pairs(24)
     joint = JointSeq2Seq(
-        tiny_t5(0, len(words)),
-        tiny_t5(1, len(words), d_model=32),
-        tokenizer=tiny_tokenizer(words, bert=False),
+        tiny_t5(len(words) + 3, seed=0),
+        tiny_t5(len(words) + 3, seed=1, d_model=32),
+        tokenizer=tiny_tokenizer(words, "t5"),
         cv=2,
         head_epochs=2,
         head_positions=4,
@@ -393,6 +332,7 @@ def test_seq2seq_round_trip(tmp_path):
     loaded = load_joint(folder)
     X_new, _ = make_pairs(10, seed=3)
     assert_same_predictions(loaded, joint, X_new)
+    np.testing.assert_array_equal(loaded.thresholds_, joint.thresholds_)
     assert loaded.generation_kwargs_ == {"max_new_tokens": 4}
     assert loaded.calibration_.swift_outputs.tolist() == (
         joint.calibration_.swift_outputs.tolist()

@@ -1,5 +1,7 @@
 """JointSeq2Seq on tiny T5 models built from configs (no network)."""
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -7,7 +9,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("sacrebleu")
 
-from builders import T5_SPECIALS, tiny_t5, tiny_tokenizer  # noqa: E402
+from builders import T5_SPECIALS, make_pairs, tiny_t5, tiny_tokenizer  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
@@ -26,17 +28,6 @@ def make_tokenizer(words=WORDS):
 
 def make_t5(d_model=32, seed=0):
     return tiny_t5(VOCAB_SIZE, seed=seed, d_model=d_model, num_layers=2)
-
-
-def make_pairs(n, seed=0):
-    """Sources of 2-5 words; the reference maps w_i to w_(i+1) mod 12."""
-    rng = np.random.default_rng(seed)
-    X, Y = [], []
-    for _ in range(n):
-        words = rng.integers(0, 12, rng.integers(2, 6))
-        X.append(" ".join(f"w{i}" for i in words))
-        Y.append(" ".join(f"w{(i + 1) % 12}" for i in words))
-    return X, Y
 
 
 class CountingGenerate:
@@ -408,3 +399,60 @@ def test_router_params_can_be_searched(tok):
     joint = make_joint(tok, router="energy").set_params(router__score_func="entropy")
     assert joint.router.score_func == "entropy"
     assert joint._make_score().__class__ is EntropyScore
+
+
+@pytest.fixture(scope="module")
+def served(fitted, pairs):
+    """A copy of ``fitted`` whose threshold sends part of ``pairs`` to each model."""
+    joint = copy.deepcopy(fitted)
+    return joint.set_params(threshold=float(np.median(joint.routing_scores(pairs[0]))))
+
+
+def test_route_stage_by_stage_reproduces_predict(served, pairs):
+    """route_stage(X, 0) then route_stage on the rest rebuilds predict and route."""
+    X = np.asarray(pairs[0], dtype=object)
+    first = served.route_stage(X, 0)
+    keep = first.keep
+    assert 0 < keep.sum() < len(X)
+    np.testing.assert_array_equal(first.scores, served.routing_scores(X))
+    np.testing.assert_array_equal(keep, first.scores >= served.thresholds_[0])
+    rest = served.route_stage(X[~keep], 1)
+    assert rest.scores is None and rest.keep.all()
+    rebuilt = np.empty(len(X), dtype=object)
+    rebuilt[keep], rebuilt[~keep] = first.answers, rest.answers
+    np.testing.assert_array_equal(rebuilt.astype(str), served.predict(X))
+    routing = served.route(X)
+    np.testing.assert_array_equal(routing.stage, np.where(keep, 0, 1))
+    np.testing.assert_array_equal(routing.served_by, served.served_by(X))
+    np.testing.assert_array_equal(routing.answers.astype(str), served.predict(X))
+    assert served.route_stage(X, 0, method=None).answers is None
+
+
+def test_answer_stage_runs_one_model_on_every_row(served, pairs):
+    """answer_stage(X, 1) is the Super alone, answer_stage(X, 0) the Swift alone."""
+    X, _ = pairs
+    cal = served.calibration_
+    np.testing.assert_array_equal(served.answer_stage(X, 1), cal.super_outputs)
+    np.testing.assert_array_equal(served.answer_stage(X, 0), cal.swift_outputs)
+    with pytest.raises(ValueError, match="stage=2 is not a stage"):
+        served.answer_stage(X, 2)
+
+
+def test_routing_report_keys_and_scorers(served, pairs):
+    """routing_report lists what it accounts for; the joint scorers read it."""
+    from test_every_joint import REPORT_KEYS
+
+    from elang_sk.metrics import make_tradeoff_scorer, speedup_score, swift_ratio_score
+
+    X, Y = pairs
+    report = served.routing_report(X, Y)
+    # The classifiers' keys, with the corpus quality and its metric for accuracy.
+    assert set(report) == REPORT_KEYS - {"accuracy"} | {"quality", "metric"}
+    assert report.n_samples == len(X) and 0 < report.swift_ratio < 1
+    np.testing.assert_array_equal(report.y_pred, served.predict(X))
+    assert swift_ratio_score(served, X) == pytest.approx(report.swift_ratio)
+    assert speedup_score(served, X) == pytest.approx(report.speedup)
+    relative = report.cost_per_input / report.super_cost_per_input
+    expected = report.quality / 100 - 0.1 * relative  # BLEU, read as a fraction
+    scorer = make_tradeoff_scorer(cost_weight=0.1)
+    assert scorer(served, X, Y) == pytest.approx(expected)
