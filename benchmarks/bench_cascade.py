@@ -77,8 +77,8 @@ def _say(message):
 
 def fit_models(dataset, data_home=None):
     """The three encoders with linear heads fitted on train, the splits, the cache."""
-    from elang_sk._transformers import TransformerClassifier
     from elang_sk.datasets import fetch_pretrained_model, get_data_home, load_dataset
+    from elang_sk.hf._transformers import TransformerClassifier
 
     home = get_data_home(data_home)
     cache = os.path.join(home, "cache")

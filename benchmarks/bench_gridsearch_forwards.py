@@ -27,8 +27,8 @@ import transformers
 from sklearn.model_selection import GridSearchCV
 
 from elang_sk import JointClassifier
-from elang_sk._transformers import TransformerClassifier
 from elang_sk.datasets import fetch_pretrained_model, fetch_uci_sentences
+from elang_sk.hf._transformers import TransformerClassifier
 from elang_sk.metrics import make_tradeoff_scorer
 
 

@@ -44,8 +44,8 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
 from elang_sk import ThresholdSelector, get_score
-from elang_sk._risk import CertificationWarning
 from elang_sk.metrics import joint_cost
+from elang_sk.routing._risk import CertificationWarning
 
 DATASETS = ("movie_snippets", "uci_sentences", "trec", "sms_spam")
 SWIFT, SUPER = "all-MiniLM-L6-v2", "all-mpnet-base-v2"
@@ -59,8 +59,8 @@ def model_outputs(dataset, data_home=None):
 
     Saved in the data home's cache, so that a rerun only resplits.
     """
-    from elang_sk._transformers import TransformerClassifier
     from elang_sk.datasets import fetch_pretrained_model, get_data_home, load_dataset
+    from elang_sk.hf._transformers import TransformerClassifier
 
     home = get_data_home(data_home)
     cache = os.path.join(home, "cache")

@@ -41,8 +41,8 @@ import numpy as np
 import torch
 
 from elang_sk import OutputCache
-from elang_sk._seq2seq import JointSeq2Seq
 from elang_sk.datasets import fetch_en_ro
+from elang_sk.joint._seq2seq import JointSeq2Seq
 from elang_sk.metrics import corpus_quality
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")

@@ -51,7 +51,7 @@ import torch
 import transformers
 
 from elang_sk import JointClassifier
-from elang_sk._transformers import TransformerClassifier
+from elang_sk.hf._transformers import TransformerClassifier
 
 HERE = Path(__file__).resolve().parent
 GPU_DIR = HERE / "gpu"

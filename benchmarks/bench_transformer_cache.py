@@ -35,7 +35,7 @@ import transformers
 from sklearn.base import clone
 
 from elang_sk import _cache
-from elang_sk._transformers import TransformerClassifier
+from elang_sk.hf._transformers import TransformerClassifier
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_transformer_throughput import load_model, make_texts

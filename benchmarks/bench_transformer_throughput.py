@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import transformers
 
-from elang_sk._transformers import TransformerClassifier
+from elang_sk.hf._transformers import TransformerClassifier
 
 WORDS = (
     "the a film movie plot acting story scene actor director good bad great "

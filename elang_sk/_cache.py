@@ -43,6 +43,8 @@ import numpy as np
 from scipy import sparse
 from sklearn.utils._param_validation import InvalidParameterError
 
+from elang_sk._utils import n_samples
+
 try:
     import fcntl
 except ImportError:  # Windows: an open file cannot be removed there anyway
@@ -537,11 +539,6 @@ def timed_compute(compute, X):
     elapsed = time.perf_counter() - start
     n = n_samples(values) or 1
     return values, np.full(n, elapsed / n)
-
-
-def n_samples(values):
-    """Number of rows of an array, sparse matrix or sequence."""
-    return values.shape[0] if hasattr(values, "shape") else len(values)
 
 
 MEMORY_CONSTRAINTS = [None, str, os.PathLike, joblib.Memory, OutputCache]

@@ -168,12 +168,12 @@ def _ray_available():
 def _progress(total, quiet, n_batches):
     """A progress bar's ``update`` and ``close``: no-ops when quiet.
 
-    The bar is :func:`elang_sk._base.progress_bar`'s, forced on (the command
+    The bar is :func:`elang_sk.joint._base.progress_bar`'s, forced on (the command
     shows it off a terminal too) and left on screen with the count of rows;
     without one (no tqdm, or a single batch), a line per batch says how many
     rows are done.
     """
-    from elang_sk._base import progress_bar
+    from elang_sk._utils import progress_bar
 
     if quiet:
         return (lambda n: None), (lambda: None)

@@ -34,7 +34,7 @@ a TF-IDF ``vocabulary_``).
   layers), its Hugging Face ``config`` and ``generation_config`` when it has
   them, and every parameter and buffer (non-persistent buffers included).
 - A Hugging Face tokenizer is hashed from
-  :func:`elang_sk._hf_inference.tokenizer_digest` (its class, the JSON of its
+  :func:`elang_sk.hf._inference.tokenizer_digest` (its class, the JSON of its
   backend less the ``padding`` and ``truncation`` that every call with
   padding or truncation rewrites there, its sides and special tokens) and its
   pickled attributes (``model_max_length``, ``init_kwargs``, ...; file paths
@@ -352,7 +352,7 @@ def _tokenizer_digest(tokenizer):
     # What it turns a text into: the digest the model caches key on (class,
     # backend JSON less its per-call padding and truncation, sides, special
     # tokens). Imported here: _hf_inference imports torch.
-    from elang_sk._hf_inference import tokenizer_digest
+    from elang_sk.hf._inference import tokenizer_digest
 
     h = hashlib.blake2b(digest_size=_DIGEST_SIZE)
     h.update(tokenizer_digest(tokenizer).encode())

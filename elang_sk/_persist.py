@@ -242,8 +242,8 @@ def _skops_load(path, trusted, what):
 
 def _joint_classes():
     """The joint estimators that save_joint writes, by class name."""
-    from elang_sk._cascade import CascadeClassifier
-    from elang_sk._joint import JointClassifier
+    from elang_sk.joint._cascade import CascadeClassifier
+    from elang_sk.joint._joint import JointClassifier
 
     classes = {cls.__name__: cls for cls in (JointClassifier, CascadeClassifier)}
     classes["JointSeq2Seq"] = None  # imported when needed (torch)
@@ -252,7 +252,7 @@ def _joint_classes():
 
 def _joint_class(kind):
     if kind == "JointSeq2Seq":
-        from elang_sk._seq2seq import JointSeq2Seq
+        from elang_sk.joint._seq2seq import JointSeq2Seq
 
         return JointSeq2Seq
     return _joint_classes()[kind]
@@ -261,7 +261,7 @@ def _joint_class(kind):
 def _is_transformer_classifier(est):
     # The class is imported only if torch already is: a plain sklearn model
     # never imports torch to be saved.
-    module = sys.modules.get("elang_sk._transformers")
+    module = sys.modules.get("elang_sk.hf._transformers")
     return module is not None and isinstance(est, module.TransformerClassifier)
 
 
@@ -323,8 +323,8 @@ def _load_sub_model(folder, spec, trusted, device, role):
         raise ModelFolderError(f"Unknown kind {kind!r} of the {role} model.")
     from safetensors.numpy import load_file
 
-    from elang_sk._hf_loading import _AUTO_CLASSES
-    from elang_sk._transformers import TransformerClassifier
+    from elang_sk.hf._loading import _AUTO_CLASSES
+    from elang_sk.hf._transformers import TransformerClassifier
 
     state = json.loads((folder / "classifier.json").read_text())
     if state.get("task") not in _AUTO_CLASSES:

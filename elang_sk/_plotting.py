@@ -12,9 +12,9 @@ from sklearn.utils import Bunch
 from sklearn.utils._optional_dependencies import check_matplotlib_support
 from sklearn.utils.validation import check_is_fitted, column_or_1d
 
-from elang_sk._scores import get_score
-from elang_sk._threshold import ThresholdSelector, _KernelDensity
 from elang_sk.metrics import joint_cost, tradeoff_curve
+from elang_sk.routing._scores import get_score
+from elang_sk.routing._threshold import ThresholdSelector, _KernelDensity
 
 __all__ = ["ScoreDistributionDisplay", "TradeoffDisplay"]
 

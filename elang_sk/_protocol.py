@@ -30,15 +30,15 @@ from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
 from elang_sk._cache import hash_inputs
-from elang_sk._joint import JointClassifier
-from elang_sk._risk import CertificationWarning
-from elang_sk._router import EnergyRouter
-from elang_sk._threshold import ThresholdSelector
+from elang_sk.joint._joint import JointClassifier
 from elang_sk.metrics import (
     joint_cost,
     oracle_super_calls,
     performance_gap_recovered,
 )
+from elang_sk.routing._risk import CertificationWarning
+from elang_sk.routing._router import EnergyRouter
+from elang_sk.routing._threshold import ThresholdSelector
 
 DEFAULTS = dict(
     dataset="movie_snippets",
@@ -404,7 +404,7 @@ def _fit_pair(
     swift_model, super_model, X, y, *, home, distill, fine_tune_swift, quiet, **common
 ):
     """The Super and the Swift TransformerClassifier, fitted on train."""
-    from elang_sk._transformers import TransformerClassifier
+    from elang_sk.hf._transformers import TransformerClassifier
 
     _say(f"Super {super_model}: fitting on train", quiet)
     super_clf = TransformerClassifier(_resolve_model(super_model, home), **common)

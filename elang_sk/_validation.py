@@ -1,7 +1,8 @@
 """Input validation shared by the estimators: rows of inputs, and raw texts."""
 
+import math
 from collections.abc import Mapping
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from scipy import sparse
@@ -386,3 +387,30 @@ def check_row_ids(values, name="row_id"):
             f"unique, or drop the {name} column to number the rows 0..n-1."
         )
     return values
+
+
+def check_threshold_value(threshold):
+    """``float(threshold)`` for a number; a clear error for NaN and booleans."""
+    if (
+        isinstance(threshold, bool | np.bool_)
+        or not isinstance(threshold, Real)
+        or math.isnan(threshold)
+    ):
+        raise ValueError(
+            f"threshold={threshold!r} is not a routing threshold: give a number "
+            "(-inf keeps every input at that stage, inf passes every input on), "
+            "a strategy name such as 'crossing', or a ThresholdSelector."
+        )
+    return float(threshold)
+
+
+def check_cost_value(key, value):
+    """A clear error unless ``costs[key]`` is a finite non-negative number."""
+    if (
+        isinstance(value, bool | np.bool_)
+        or not isinstance(value, Real)
+        or not 0 <= value < np.inf
+    ):
+        raise ValueError(
+            f"costs[{key!r}] must be a finite non-negative number; got {value!r}."
+        )

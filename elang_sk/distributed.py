@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from elang_sk._base import check_threshold_value
-from elang_sk._validation import check_batch_size, check_row_ids
+from elang_sk._validation import check_batch_size, check_row_ids, check_threshold_value
 
 ROW_ID = "row_id"
 _OUTPUT_COLUMNS = ("prediction", "served_by", "routing_score", "error")

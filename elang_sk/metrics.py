@@ -618,9 +618,8 @@ class _TradeoffScorer:
         relative = report.cost_per_input / report.super_cost_per_input
         # Classifiers report accuracy; sequence models their corpus quality
         # (BLEU or chrF in 0-100, exact match in 0-1), read as a fraction.
-        if "accuracy" in report:
-            quality = report.accuracy
-        else:
+        quality = getattr(report, "accuracy", None)
+        if quality is None:
             quality = report.quality / (
                 1.0 if report.metric == "exact_match" else 100.0
             )

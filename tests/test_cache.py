@@ -308,7 +308,7 @@ def test_tensor_checksum_sees_every_position():
 def test_module_fingerprint_is_device_and_dtype_aware():
     """A module's key covers dtypes and shapes; its digest matches module_digest."""
     torch = pytest.importorskip("torch")
-    from elang_sk._torch_utils import module_digest
+    from elang_sk.hf._torch_utils import module_digest
 
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 2)

@@ -21,9 +21,9 @@ from elang_sk import (
     JointClassifier,
     ThresholdSelector,
 )
-from elang_sk._router import cross_fit_scores
-from elang_sk._stage_thresholds import answering_stage as cascade_stages
 from elang_sk.metrics import routing_cost as cascade_cost
+from elang_sk.routing._router import cross_fit_scores
+from elang_sk.routing._stage_thresholds import answering_stage as cascade_stages
 
 COSTS = {"small": 1.0, "medium": 3.0, "large": 20.0}
 

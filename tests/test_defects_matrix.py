@@ -27,8 +27,8 @@ from elang_sk import (
     JointClassifier,
     ThresholdSelector,
 )
-from elang_sk._risk import certify
 from elang_sk._validation import check_batch_size, check_labels, check_row_ids
+from elang_sk.routing._risk import certify
 
 # -- 1. booleans are not numbers -------------------------------------------------
 
@@ -372,7 +372,7 @@ def test_seq2seq_loader_loads_safely(tmp_path, monkeypatch, trust):
     import torch
     from test_transformers import make_t5, make_tokenizer
 
-    from elang_sk._seq2seq_models import load_model
+    from elang_sk.hf._seq2seq_models import load_model
 
     make_t5().save_pretrained(tmp_path)
     make_tokenizer("t5").save_pretrained(tmp_path)

@@ -17,7 +17,7 @@ from elang_sk import (
     SoftmaxScore,
     logit_statistics,
 )
-from elang_sk._router import cross_fit_scores
+from elang_sk.routing._router import cross_fit_scores
 
 
 def _margin_task(n=600, seed=0):

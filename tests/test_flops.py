@@ -4,7 +4,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from elang_sk._flops import flops_per_input
+from elang_sk.hf._flops import flops_per_input
 
 
 def _counter(law):

@@ -8,7 +8,7 @@ from scipy.special import expit
 from scipy.stats import norm
 
 from elang_sk import JointClassifier, ThresholdSelector
-from elang_sk._risk import CertificationWarning, certify
+from elang_sk.routing._risk import CertificationWarning, certify
 
 P_SUPER = 0.9
 

@@ -16,7 +16,7 @@ from test_transformers import (
 )
 
 from elang_sk import EnergyRouter, JointClassifier
-from elang_sk._transformers import TransformerClassifier
+from elang_sk.hf._transformers import TransformerClassifier
 
 X_DEV = X_TRAIN * 4
 Y_DEV = Y_TRAIN * 4

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from elang_sk import ThresholdSelector
-from elang_sk._risk import (
+from elang_sk.routing._risk import (
     CertificationWarning,
     betting_bound,
     betting_rejects,

@@ -14,8 +14,8 @@ from sklearn.base import clone  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from elang_sk import EnergyRouter, EntropyScore, OutputCache  # noqa: E402
-from elang_sk._seq2seq import JointSeq2Seq  # noqa: E402
-from elang_sk._seq2seq_head import head_targets  # noqa: E402
+from elang_sk.hf._seq2seq_head import head_targets  # noqa: E402
+from elang_sk.joint._seq2seq import JointSeq2Seq  # noqa: E402
 from elang_sk.metrics import corpus_quality  # noqa: E402
 
 WORDS = [f"w{i}" for i in range(12)]
@@ -238,8 +238,8 @@ def test_memory_caches_generation(tok, pairs, tmp_path):
 
 def test_cache_key_ignores_the_tokenizers_call_state():
     """Tokenizing (which sets truncation on the backend) keeps the cache key."""
-    from elang_sk._hf_inference import tokenizer_digest
-    from elang_sk._seq2seq_utils import model_digest
+    from elang_sk.hf._inference import tokenizer_digest
+    from elang_sk.hf._seq2seq_utils import model_digest
 
     tok, model = make_tokenizer(), make_t5(16, 0)
     before = model_digest(model, tok, 8)

@@ -170,7 +170,7 @@ def test_transformer_pair_chunked_and_fast_path_match_reference():
     pytest.importorskip("torch")
     from test_transformers import X_TRAIN, Y_TRAIN, make_bert, make_tokenizer
 
-    from elang_sk._transformers import TransformerClassifier
+    from elang_sk.hf._transformers import TransformerClassifier
 
     def model(seed):
         return TransformerClassifier(
@@ -198,7 +198,7 @@ def test_transformer_pair_chunked_and_fast_path_match_reference():
 def test_run_batches_bucket_lengths_on_cpu():
     """min_ratio ends a batch before a much shorter input; rows come back in order."""
     pytest.importorskip("torch")
-    from elang_sk._torch_utils import run_batches
+    from elang_sk.hf._torch_utils import run_batches
 
     lengths = [4, 10, 5, 9, 3]
     seen = []

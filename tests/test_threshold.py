@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
-from elang_sk import ThresholdSelector, _threshold
-from elang_sk._threshold import _bandwidth, _KernelDensity
+from elang_sk import ThresholdSelector
+from elang_sk.routing import _threshold
+from elang_sk.routing._threshold import _bandwidth, _KernelDensity
 
 
 def _two_groups(n_right=2000, n_wrong=1000, seed=0, wrong_scale=1.0):

@@ -25,8 +25,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from transformers import RobertaConfig, RobertaModel
 
 from elang_sk._cache import OutputCache
-from elang_sk._transformers import TransformerClassifier
 from elang_sk._validation import check_texts
+from elang_sk.hf._transformers import TransformerClassifier
 
 WORDS = (
     "good bad film plot great awful very the a movie acting boring fun not "
@@ -454,7 +454,7 @@ def test_load_pretrained_reads_a_folder_offline(tmp_path):
     """The shared loader: a folder offline, its own tokenizer, clear errors."""
     from transformers import AutoModel
 
-    from elang_sk._hf_loading import load_pretrained
+    from elang_sk.hf._loading import load_pretrained
 
     make_bert().save_pretrained(tmp_path)
     make_tokenizer().save_pretrained(tmp_path)
@@ -478,7 +478,7 @@ def test_load_pretrained_reads_a_folder_offline(tmp_path):
 
 def test_pad_batch_pads_either_side():
     """input_ids get the pad id, other fields 0; the mask marks real tokens."""
-    from elang_sk._torch_utils import pad_batch
+    from elang_sk.hf._torch_utils import pad_batch
 
     encodings = {"input_ids": [[5, 6, 7], [8]], "token_type_ids": [[1, 1, 1], [1]]}
     for side, ids, mask in [

@@ -6,8 +6,13 @@ torch is imported at module level (by the helpers): import this module lazily.
 import numpy as np
 
 from elang_sk._cache import hash_inputs, resolve_cache, timed_compute
-from elang_sk._seq2seq_models import decoder_scores, encoder_states, generate, tokenize
-from elang_sk._seq2seq_utils import model_digest
+from elang_sk.hf._seq2seq_models import (
+    decoder_scores,
+    encoder_states,
+    generate,
+    tokenize,
+)
+from elang_sk.hf._seq2seq_utils import model_digest
 
 
 class Seq2SeqRuns:

@@ -15,7 +15,10 @@ from sklearn.utils import Bunch, InputTags, get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from elang_sk._base import (
+from elang_sk._cache import hash_inputs, resolve_cache
+from elang_sk._utils import n_samples
+from elang_sk._validation import check_labels, check_samples, check_texts
+from elang_sk.joint._base import (
     CALIBRATION_KEYS,
     BaseJoint,
     check_state_keys,
@@ -23,11 +26,9 @@ from elang_sk._base import (
     make_router,
     selection_summary,
 )
-from elang_sk._cache import hash_inputs, n_samples, resolve_cache
-from elang_sk._router import cross_fit_scores
-from elang_sk._runner import ModelRunner
-from elang_sk._source import LogitSource
-from elang_sk._validation import check_labels, check_samples, check_texts
+from elang_sk.joint._runner import ModelRunner
+from elang_sk.routing._router import cross_fit_scores
+from elang_sk.routing._source import LogitSource
 
 
 def _all_stages_have(method):

@@ -8,9 +8,9 @@ energy head of encoder-decoder models, eq. 8), and the FLOPs each input costs
 (``estimate_flops``).
 
 The estimator only holds parameters and what ``fit`` decided; the work is done
-by :mod:`elang_sk._hf_loading` (model, tokenizer, task, label mapping),
-:mod:`elang_sk._hf_training` (head, fine-tuning, distillation) and
-:mod:`elang_sk._hf_inference` (tokenization, batching, forward passes).
+by :mod:`elang_sk.hf._loading` (model, tokenizer, task, label mapping),
+:mod:`elang_sk.hf._training` (head, fine-tuning, distillation) and
+:mod:`elang_sk.hf._inference` (tokenization, batching, forward passes).
 torch and transformers are imported at module level: :mod:`elang_sk` loads this
 module lazily, on first use of :class:`TransformerClassifier`.
 """
@@ -31,18 +31,18 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from elang_sk._cache import OutputCache, resolve_cache
-from elang_sk._hf_inference import HFForward, check_finite_outputs, tokenizer_digest
-from elang_sk._hf_loading import (
+from elang_sk._repr import repr_with_short_objects
+from elang_sk._validation import check_texts
+from elang_sk.hf._inference import HFForward, check_finite_outputs, tokenizer_digest
+from elang_sk.hf._loading import (
     TASKS,
     label_tokens,
     load_model,
     position_limit,
     sequence_columns,
 )
-from elang_sk._hf_training import fine_tune, fit_head, teacher_targets
-from elang_sk._repr import repr_with_short_objects
-from elang_sk._torch_utils import resolve_device, resolve_dtype
-from elang_sk._validation import check_texts
+from elang_sk.hf._torch_utils import resolve_device, resolve_dtype
+from elang_sk.hf._training import fine_tune, fit_head, teacher_targets
 
 _METHODS = ("predict", "predict_proba", "predict_logits", "transform")
 
@@ -692,7 +692,7 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         """
         import torch
 
-        from elang_sk._hf_loading import _AUTO_CLASSES
+        from elang_sk.hf._loading import _AUTO_CLASSES
 
         keys = (
             "model",

@@ -202,7 +202,7 @@ def check_safetensors_folder(model):
     Examples
     --------
     >>> import tempfile
-    >>> from elang_sk._hf_loading import check_safetensors_folder
+    >>> from elang_sk.hf._loading import check_safetensors_folder
     >>> check_safetensors_folder(tempfile.mkdtemp())  # no weights: left as is
     """
     if not os.path.isdir(model):

@@ -1,35 +1,12 @@
 """ModelRunner: one sub-model's outputs on one input set, through the cache."""
 
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
-from sklearn.utils.validation import check_is_fitted
 
-from elang_sk._cache import hash_inputs, n_samples, resolve_cache, timed_compute
+from elang_sk._cache import hash_inputs, resolve_cache, timed_compute
 from elang_sk._fingerprint import fingerprint
-
-
-def is_fitted(estimator):
-    """Whether ``estimator`` is fitted (pre-trained), as scikit-learn decides it."""
-    if not isinstance(estimator, BaseEstimator) and not hasattr(
-        estimator, "__sklearn_is_fitted__"
-    ):
-        # A plain object with predict (a user's wrapper) is used as given.
-        return True
-    try:
-        check_is_fitted(estimator)
-    except NotFittedError:
-        return False
-    return True
-
-
-def has_features(estimator):
-    """Whether frozen features can be read off the estimator for an energy head."""
-    if isinstance(estimator, Pipeline):
-        return len(estimator.steps) > 1
-    return hasattr(estimator, "transform")
+from elang_sk._utils import n_samples
 
 
 class ModelRunner:

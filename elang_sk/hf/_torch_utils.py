@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 import elang_sk._fingerprint as fingerprints
-from elang_sk._base import progress_bar
+from elang_sk._utils import progress_bar
 
 _DTYPES = {
     "float32": torch.float32,
@@ -73,7 +73,7 @@ def pad_ids(ids, rows, fill, padding_side="right"):
 
     Examples
     --------
-    >>> from elang_sk._torch_utils import pad_ids
+    >>> from elang_sk.hf._torch_utils import pad_ids
     >>> padded, mask = pad_ids([[5, 6, 7], [8]], [1, 0], fill=0, padding_side="left")
     >>> padded.tolist(), mask.tolist()
     ([[0, 0, 8], [5, 6, 7]], [[0, 0, 1], [1, 1, 1]])
@@ -138,7 +138,7 @@ def run_batches(lengths, batch_size, forward, *, progress="auto", min_ratio=0.0)
         device after every batch instead of preparing the next one.
     progress : bool or "auto"
         Whether to show a tqdm bar over the inputs, as
-        :func:`elang_sk._base.progress_bar` decides over the batches:
+        :func:`elang_sk.joint._base.progress_bar` decides over the batches:
         ``"auto"`` on a terminal only, True off one too, False never.
     min_ratio : float, default=0.0
         A batch also ends before an input shorter than ``min_ratio`` times its

@@ -1,6 +1,6 @@
 """JointClassifier: E-LANG joint inference of a Swift and a Super classifier.
 
-The two-stage case of :class:`elang_sk._classifier.BaseJointClassifier`,
+The two-stage case of :class:`elang_sk.joint._classifier.BaseJointClassifier`,
 which :class:`CascadeClassifier` uses for any number of stages: this module
 only names the two stages and their parameters.
 """
@@ -10,10 +10,10 @@ from numbers import Real
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from elang_sk._cache import MEMORY_CONSTRAINTS
-from elang_sk._classifier import BaseJointClassifier
-from elang_sk._router import EnergyRouter
-from elang_sk._scores import SCORES
-from elang_sk._threshold import STRATEGIES, ThresholdSelector
+from elang_sk.joint._classifier import BaseJointClassifier
+from elang_sk.routing._router import EnergyRouter
+from elang_sk.routing._scores import SCORES
+from elang_sk.routing._threshold import STRATEGIES, ThresholdSelector
 
 _SUB_ESTIMATORS = ("swift_estimator", "super_estimator")
 

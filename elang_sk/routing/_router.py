@@ -10,8 +10,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from elang_sk._head import fit_linear_head
-from elang_sk._scores import SCORES, BaseScore, get_score
+from elang_sk.routing._head import fit_linear_head
+from elang_sk.routing._scores import SCORES, BaseScore, get_score
 
 
 class EnergyRouter(BaseEstimator):
@@ -332,7 +332,7 @@ def cross_fit_scores(router, X, y, cv):
     --------
     >>> import numpy as np
     >>> from elang_sk import DeferralRouter
-    >>> from elang_sk._router import cross_fit_scores
+    >>> from elang_sk.routing._router import cross_fit_scores
     >>> rng = np.random.default_rng(0)
     >>> logits = rng.normal(size=(60, 3))
     >>> target = (rng.random(60) < 0.3).astype(float)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import transformers
 
-from elang_sk._torch_utils import pad_tensors
+from elang_sk.hf._torch_utils import pad_tensors
 
 
 def load_model(
@@ -53,7 +53,7 @@ def load_model(
     model : transformers.PreTrainedModel
     tokenizer : transformers tokenizer
     """
-    from elang_sk._hf_loading import load_pretrained
+    from elang_sk.hf._loading import load_pretrained
 
     name = f"{role}_model"
 

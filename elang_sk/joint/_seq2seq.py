@@ -1,10 +1,10 @@
 """JointSeq2Seq: E-LANG joint inference of a Swift and a Super encoder-decoder.
 
 The estimator only: the models' batched passes live in
-:mod:`elang_sk._seq2seq_models`, the energy head in :mod:`elang_sk._seq2seq_head`,
-the cached runs of one call in :mod:`elang_sk._seq2seq_runs` and the FLOP
-counts in :mod:`elang_sk._seq2seq_flops`; fitting, serving and the eq. 17
-report are :class:`elang_sk._base.BaseJoint`'s.
+:mod:`elang_sk.hf._seq2seq_models`, the energy head in :mod:`elang_sk.hf._seq2seq_head`,
+the cached runs of one call in :mod:`elang_sk.hf._seq2seq_runs` and the FLOP
+counts in :mod:`elang_sk.hf._seq2seq_flops`; fitting, serving and the eq. 17
+report are :class:`elang_sk.joint._base.BaseJoint`'s.
 """
 
 import os
@@ -16,19 +16,11 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from elang_sk._base import (
-    CALIBRATION_KEYS,
-    BaseJoint,
-    check_state_keys,
-    make_router,
-    selection_summary,
-)
 from elang_sk._cache import MEMORY_CONSTRAINTS, timed_compute
 from elang_sk._repr import repr_with_short_objects
-from elang_sk._router import EnergyRouter
-from elang_sk._scores import SCORES, BaseScore
-from elang_sk._seq2seq_flops import flop_costs, joint_flops, seconds_costs
-from elang_sk._seq2seq_head import (
+from elang_sk._validation import check_texts
+from elang_sk.hf._seq2seq_flops import flop_costs, joint_flops, seconds_costs
+from elang_sk.hf._seq2seq_head import (
     cross_fit_head,
     head_from_state,
     head_outputs,
@@ -36,12 +28,20 @@ from elang_sk._seq2seq_head import (
     head_state,
     head_targets,
 )
-from elang_sk._seq2seq_models import load_model
-from elang_sk._seq2seq_runs import Seq2SeqRuns
-from elang_sk._threshold import STRATEGIES, ThresholdSelector
-from elang_sk._torch_utils import resolve_device
-from elang_sk._validation import check_texts
+from elang_sk.hf._seq2seq_models import load_model
+from elang_sk.hf._seq2seq_runs import Seq2SeqRuns
+from elang_sk.hf._torch_utils import resolve_device
+from elang_sk.joint._base import (
+    CALIBRATION_KEYS,
+    BaseJoint,
+    check_state_keys,
+    make_router,
+    selection_summary,
+)
 from elang_sk.metrics import corpus_quality, sentence_chrf
+from elang_sk.routing._router import EnergyRouter
+from elang_sk.routing._scores import SCORES, BaseScore
+from elang_sk.routing._threshold import STRATEGIES, ThresholdSelector
 
 _METRICS = ("bleu", "chrf", "exact_match")
 _SHARED = ("swift_model", "super_model", "tokenizer", "super_tokenizer")

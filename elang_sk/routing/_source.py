@@ -16,7 +16,7 @@ from scipy import sparse
 from scipy.special import softmax
 from sklearn.utils import Bunch
 
-from elang_sk._runner import has_features
+from elang_sk._utils import has_features
 
 
 class EnergyLogitsWarning(UserWarning):

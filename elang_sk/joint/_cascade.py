@@ -1,9 +1,10 @@
 """CascadeClassifier: E-LANG over any number of classifiers, cheapest first.
 
-The N-stage case of :class:`elang_sk._classifier.BaseJointClassifier`, of
+The N-stage case of :class:`elang_sk.joint._classifier.BaseJointClassifier`, of
 which :class:`JointClassifier` is the two-stage case: this module only says
 that the stages are a list of named models, each gate with its own router.
-The thresholds are chosen by :func:`elang_sk._stage_thresholds.select_thresholds`.
+The thresholds are chosen by
+:func:`elang_sk.routing._stage_thresholds.select_thresholds`.
 """
 
 from numbers import Real
@@ -14,11 +15,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.metaestimators import _BaseComposition
 
 from elang_sk._cache import MEMORY_CONSTRAINTS
-from elang_sk._classifier import BaseJointClassifier
-from elang_sk._router import EnergyRouter
-from elang_sk._runner import is_fitted
-from elang_sk._scores import SCORES
-from elang_sk._threshold import STRATEGIES, ThresholdSelector
+from elang_sk._utils import is_fitted
+from elang_sk.joint._classifier import BaseJointClassifier
+from elang_sk.routing._router import EnergyRouter
+from elang_sk.routing._scores import SCORES
+from elang_sk.routing._threshold import STRATEGIES, ThresholdSelector
 
 
 class CascadeClassifier(BaseJointClassifier, _BaseComposition):

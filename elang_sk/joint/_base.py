@@ -9,10 +9,10 @@ Their life has two halves, both written once here:
   the calibration data and scores it; this base turns per-stage qualities,
   scores and costs into ``calibration_``, ``costs_`` and ``curve_``, and
   *chooses the thresholds once* (``threshold_selection_``, with
-  :func:`elang_sk._stage_thresholds.select_thresholds`).
+  :func:`elang_sk.routing._stage_thresholds.select_thresholds`).
 * **serving** (:meth:`BaseJoint.route`): every input goes to the first
   stage; each stage keeps the inputs whose score is ``>= its threshold``
-  (:func:`elang_sk._stage_thresholds.keeps`), the others go on, and the
+  (:func:`elang_sk.routing._stage_thresholds.keeps`), the others go on, and the
   last stage answers what reaches it. A stage never runs on inputs stopped
   before it. :meth:`route_stage` and :meth:`answer_stage` are the public
   seams that the distributed stages, the Displays, the scorers and a server
@@ -26,11 +26,8 @@ measured. Their hooks: ``_stage_names``, ``_sub_model_params``,
 ``_call_costs`` and ``_report_quality``.
 """
 
-import math
-import sys
 import time
 import warnings
-from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
@@ -38,12 +35,12 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch, _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
-from elang_sk._cache import n_samples
-from elang_sk._router import EnergyRouter
-from elang_sk._runner import is_fitted
-from elang_sk._stage_thresholds import keeps, select_thresholds
-from elang_sk._threshold import STRATEGIES, ThresholdSelector
+from elang_sk._utils import is_fitted, n_samples, progress_bar
+from elang_sk._validation import check_cost_value, check_threshold_value
 from elang_sk.metrics import routing_cost_per_input, tradeoff_curve
+from elang_sk.routing._router import EnergyRouter
+from elang_sk.routing._stage_thresholds import keeps, select_thresholds
+from elang_sk.routing._threshold import STRATEGIES, ThresholdSelector
 
 #: Strategy names that are aliases of a selector strategy (kept for old code).
 _ALIASES = {"match_last": "match_super"}
@@ -61,7 +58,7 @@ class RoutingReport(Bunch):
 
     Examples
     --------
-    >>> from elang_sk._base import RoutingReport
+    >>> from elang_sk.joint._base import RoutingReport
     >>> RoutingReport(swift_ratio=0.75, n_samples=4)
     RoutingReport(swift_ratio=0.75, n_samples=4)
     """
@@ -73,27 +70,6 @@ class RoutingReport(Bunch):
             if not isinstance(value, np.ndarray)
         )
         return f"RoutingReport({fields})"
-
-
-def progress_bar(n_chunks, n, progress):
-    """A tqdm bar over ``n`` inputs, or None; see ``BaseJoint.serving_progress``.
-
-    The one progress bar of the package: shown with ``progress=True``, or
-    with ``"auto"`` when there are several chunks and stderr is a terminal.
-    """
-    if progress is False or (progress is not True and n_chunks < 2):
-        return None
-    if progress == "auto":
-        try:
-            if not sys.stderr.isatty():
-                return None
-        except (AttributeError, ValueError):  # a closed or replaced stderr
-            return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=n, unit="input", leave=False)
 
 
 def as_selector(threshold):
@@ -124,33 +100,6 @@ def _selector_key(request):
     if isinstance(request, ThresholdSelector):
         return (type(request), tuple(sorted(vars(request).items())))
     return request if isinstance(request, str) else None
-
-
-def check_threshold_value(threshold):
-    """``float(threshold)`` for a number; a clear error for NaN and booleans."""
-    if (
-        isinstance(threshold, bool | np.bool_)
-        or not isinstance(threshold, Real)
-        or math.isnan(threshold)
-    ):
-        raise ValueError(
-            f"threshold={threshold!r} is not a routing threshold: give a number "
-            "(-inf keeps every input at that stage, inf passes every input on), "
-            "a strategy name such as 'crossing', or a ThresholdSelector."
-        )
-    return float(threshold)
-
-
-def check_cost_value(key, value):
-    """A clear error unless ``costs[key]`` is a finite non-negative number."""
-    if (
-        isinstance(value, bool | np.bool_)
-        or not isinstance(value, Real)
-        or not 0 <= value < np.inf
-    ):
-        raise ValueError(
-            f"costs[{key!r}] must be a finite non-negative number; got {value!r}."
-        )
 
 
 def fit_unfitted(models, X, y, calibration_size, random_state):
@@ -1008,7 +957,7 @@ def calibration_curve(cal, thresholds):
             super_cost=cal.stage_full_cost[1],
             router_cost=cal.stage_router_cost[0],
         )
-    from elang_sk._stage_thresholds import front_and_last
+    from elang_sk.routing._stage_thresholds import front_and_last
 
     pair = front_and_last(cal, np.asarray(thresholds, dtype=float))
     return tradeoff_curve(

@@ -8,7 +8,6 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from elang_sk._risk import BOUNDS, certify, warn_uncertified
 from elang_sk.metrics import (
     _check_binary,
     _check_quality,
@@ -16,6 +15,7 @@ from elang_sk.metrics import (
     _check_scores,
     tradeoff_curve,
 )
+from elang_sk.routing._risk import BOUNDS, certify, warn_uncertified
 
 STRATEGIES = ("crossing", "swift_ratio", "budget", "match_super", "risk_control")
 

@@ -17,8 +17,8 @@ from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from elang_sk._router import EnergyRouter, _check_finite
-from elang_sk._scores import EnergyScore, EntropyScore, SoftmaxScore
+from elang_sk.routing._router import EnergyRouter, _check_finite
+from elang_sk.routing._scores import EnergyScore, EntropyScore, SoftmaxScore
 
 #: Names of the columns of :func:`logit_statistics`.
 STATISTICS = ("max_softmax", "margin", "energy", "neg_entropy")

@@ -200,7 +200,7 @@ def rows_needed(losses, n, epsilon, delta, bound):
     Examples
     --------
     >>> import numpy as np
-    >>> from elang_sk._risk import rows_needed
+    >>> from elang_sk.routing._risk import rows_needed
     >>> rows_needed(np.array([0.0]), 100, 0.01, 0.1, "clopper_pearson")
     (299.0, 'rows')
     >>> rows_needed(np.array([0.0]), 100, 0.0, 0.1, "clopper_pearson")

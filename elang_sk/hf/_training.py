@@ -1,9 +1,10 @@
 """Training of a transformers classifier: linear head, fine-tuning, distillation.
 
 The ``"encoder"`` task trains a linear head on frozen pooled features
-(:func:`fit_head`, on :func:`elang_sk._head.fit_linear_head`); ``fine_tune=True``
-trains the model's weights (:func:`fine_tune`); a teacher's softened outputs
-(:func:`teacher_targets`) add the distillation loss of Sanh et al. (2019) to
+(:func:`fit_head`, on :func:`elang_sk.routing._head.fit_linear_head`);
+``fine_tune=True`` trains the model's weights (:func:`fine_tune`); a
+teacher's softened outputs (:func:`teacher_targets`) add the distillation
+loss of Sanh et al. (2019) to
 both. torch is imported at module level: import this module lazily.
 """
 
@@ -12,7 +13,7 @@ import torch
 from scipy.special import softmax
 from sklearn.utils.validation import check_is_fitted, check_random_state
 
-from elang_sk._head import fit_linear_head
+from elang_sk.routing._head import fit_linear_head
 
 
 def teacher_targets(teacher, X, classes, temperature):
@@ -52,11 +53,11 @@ def teacher_targets(teacher, X, classes, temperature):
 def fit_head(features, y, n_classes, *, alpha, soft=None, temperature, distill_alpha):
     """Linear softmax head on frozen features, optionally distilled.
 
-    Without ``soft`` this is :func:`elang_sk._head.fit_linear_head`. With it,
+    Without ``soft`` this is :func:`elang_sk.routing._head.fit_linear_head`. With it,
     the loss is ``1 - distill_alpha`` times the cross-entropy with the hard
     labels plus ``distill_alpha * temperature ** 2`` times the KL divergence to
     ``soft`` at ``temperature``, plus ``alpha / 2 * ||coef||^2``; both terms
-    are :func:`elang_sk._head.fit_linear_head`'s own loss.
+    are :func:`elang_sk.routing._head.fit_linear_head`'s own loss.
 
     Parameters
     ----------

@@ -51,7 +51,7 @@ def keeps(scores, threshold):
     Examples
     --------
     >>> import numpy as np
-    >>> from elang_sk._stage_thresholds import keeps
+    >>> from elang_sk.routing._stage_thresholds import keeps
     >>> keeps(np.array([0.5, 1.0, 2.0]), 1.0).tolist()
     [False, True, True]
     """
@@ -76,7 +76,7 @@ def answering_stage(scores, thresholds):
     Examples
     --------
     >>> import numpy as np
-    >>> from elang_sk._stage_thresholds import answering_stage
+    >>> from elang_sk.routing._stage_thresholds import answering_stage
     >>> answering_stage(np.array([[3.0, 0.0, 0.0], [0.0, 2.0, 0.0]]),
     ...                 [1.0, 1.0]).tolist()
     [0, 1, 2]
@@ -124,7 +124,7 @@ def select_thresholds(selector, cal, curve=None):
     >>> import numpy as np
     >>> from sklearn.utils import Bunch
     >>> from elang_sk import ThresholdSelector
-    >>> from elang_sk._stage_thresholds import select_thresholds
+    >>> from elang_sk.routing._stage_thresholds import select_thresholds
     >>> cal = Bunch(
     ...     stage_scores=np.array([[3.0, 2.0, 1.0, 0.0]]),
     ...     stage_quality=np.array([[1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]]),

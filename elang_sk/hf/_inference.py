@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from elang_sk._flops import count_flops, flops_per_input
-from elang_sk._torch_utils import module_digest, pad_batch, run_batches
+from elang_sk.hf._flops import count_flops, flops_per_input
+from elang_sk.hf._torch_utils import module_digest, pad_batch, run_batches
 
 # On a CPU a batch costs its padded tokens whatever its size, so batches end
 # where lengths drop below 80% of the longest (at most 25% padding per input);

@@ -4,7 +4,7 @@ Every part is counted with :class:`torch.utils.flop_counter.FlopCounterMode`
 on a few lengths, and the counts of the other lengths follow from the exact
 polynomial law of matrix products in the sequence lengths: the encoder and
 the energy head depend on the source length ``L`` only (the quadratic law of
-:func:`elang_sk._flops.flops_per_input`), decoding on ``L`` and the generated
+:func:`elang_sk.hf._flops.flops_per_input`), decoding on ``L`` and the generated
 length ``T`` (``[1, T, T^2, L T, L]``, fitted by :func:`fit_polynomial`).
 torch is imported at module level: import this module lazily.
 """
@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from sklearn.utils import Bunch
 
-from elang_sk._flops import count_flops, flops_per_input
-from elang_sk._seq2seq_models import tokenize
+from elang_sk.hf._flops import count_flops, flops_per_input
+from elang_sk.hf._seq2seq_models import tokenize
 
 # Source and generated lengths (L, T) at which decoding is counted.
 _DECODER_POINTS = [(2, 1), (2, 4), (2, 9), (7, 1), (7, 4), (13, 9)]
@@ -31,7 +31,7 @@ def fit_polynomial(count, points, features):
 
     Examples
     --------
-    >>> from elang_sk._seq2seq_flops import fit_polynomial
+    >>> from elang_sk.hf._seq2seq_flops import fit_polynomial
     >>> fit_polynomial(lambda x: 3 + 2 * x * x, [(1,), (2,), (5,)],
     ...                lambda x: [1.0, x, x * x]).round(6) + 0.0
     array([3., 0., 2.])

@@ -12,7 +12,7 @@ import torch
 from sklearn.model_selection import KFold, check_cv
 from torch import nn
 
-from elang_sk._seq2seq_models import tokenize
+from elang_sk.hf._seq2seq_models import tokenize
 
 
 class SequenceEnergyHead(nn.Module):
@@ -38,7 +38,7 @@ class SequenceEnergyHead(nn.Module):
     Examples
     --------
     >>> import torch
-    >>> from elang_sk._seq2seq_head import SequenceEnergyHead
+    >>> from elang_sk.hf._seq2seq_head import SequenceEnergyHead
     >>> head = SequenceEnergyHead(8, 3, torch.randn(5, 8), n_heads=2)
     >>> states, mask = torch.zeros(2, 4, 8), torch.ones(2, 4, dtype=torch.bool)
     >>> head(states, mask).shape
@@ -84,7 +84,7 @@ def head_targets(tokenizer, Y, n_positions, max_length):
 
     Examples
     --------
-    >>> from elang_sk._seq2seq_head import head_targets
+    >>> from elang_sk.hf._seq2seq_head import head_targets
     >>> def tok(text_target, truncation, max_length):
     ...     return {"input_ids": [[3, 4, 1], [5, 1]]}
     >>> tok.eos_token_id = 1
@@ -203,7 +203,7 @@ def position_mask(tokens, eos_id):
     Examples
     --------
     >>> import numpy as np
-    >>> from elang_sk._seq2seq_head import position_mask
+    >>> from elang_sk.hf._seq2seq_head import position_mask
     >>> position_mask(np.array([[5, 1, 7], [4, 6, 3]]), eos_id=1)
     array([[ True,  True, False],
            [ True,  True,  True]])

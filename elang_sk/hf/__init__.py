@@ -1,0 +1,1 @@
+"""torch and transformers: the only subpackage that imports them at module level."""

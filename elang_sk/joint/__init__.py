@@ -1,0 +1,1 @@
+"""What users fit: the joint estimators on one core (BaseJoint)."""

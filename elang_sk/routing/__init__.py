@@ -1,0 +1,1 @@
+"""Scores, routers, thresholds and risk control: how an input is routed."""
