@@ -34,7 +34,7 @@ a TF-IDF ``vocabulary_``).
   layers), its Hugging Face ``config`` and ``generation_config`` when it has
   them, and every parameter and buffer (non-persistent buffers included).
 - A Hugging Face tokenizer is hashed from
-  :func:`elang_sk.hf._inference.tokenizer_digest` (its class, the JSON of its
+  :func:`elang_sk._fingerprint.tokenizer_digest` (its class, the JSON of its
   backend less the ``padding`` and ``truncation`` that every call with
   padding or truncation rewrites there, its sides and special tokens) and its
   pickled attributes (``model_max_length``, ``init_kwargs``, ...; file paths
@@ -342,6 +342,48 @@ def _module_digest(module):
     return h.digest()
 
 
+def tokenizer_digest(tokenizer):
+    """Digest of what a tokenizer turns a text into.
+
+    Parameters
+    ----------
+    tokenizer : transformers tokenizer
+
+    Returns
+    -------
+    digest : str
+
+    Examples
+    --------
+    >>> from elang_sk._fingerprint import tokenizer_digest
+    >>> class Tok:  # any object with a vocabulary and special tokens
+    ...     special_tokens_map = {"pad_token": "[PAD]"}
+    ...     def get_vocab(self):
+    ...         return {"[PAD]": 0, "good": 1}
+    >>> tokenizer_digest(Tok()) == tokenizer_digest(Tok())
+    True
+    """
+    h = hashlib.blake2b(digest_size=16)
+    h.update(type(tokenizer).__name__.encode())
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        state = json.loads(backend.to_str())
+        # Padding and truncation are per-call settings that transformers stores
+        # on the backend; they do not change what a text tokenizes to here.
+        state.pop("padding", None)
+        state.pop("truncation", None)
+        h.update(json.dumps(state, sort_keys=True).encode())
+    else:
+        h.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
+    settings = {
+        "padding_side": getattr(tokenizer, "padding_side", None),
+        "truncation_side": getattr(tokenizer, "truncation_side", None),
+        "special": {k: str(v) for k, v in tokenizer.special_tokens_map.items()},
+    }
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    return h.hexdigest()
+
+
 def _is_tokenizer(obj):
     transformers = sys.modules.get("transformers")
     base = getattr(transformers, "PreTrainedTokenizerBase", None)
@@ -351,9 +393,7 @@ def _is_tokenizer(obj):
 def _tokenizer_digest(tokenizer):
     # What it turns a text into: the digest the model caches key on (class,
     # backend JSON less its per-call padding and truncation, sides, special
-    # tokens). Imported here: _hf_inference imports torch.
-    from elang_sk.hf._inference import tokenizer_digest
-
+    # tokens), plus the tokenizer's own settings.
     h = hashlib.blake2b(digest_size=_DIGEST_SIZE)
     h.update(tokenizer_digest(tokenizer).encode())
     state = {

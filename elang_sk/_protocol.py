@@ -258,16 +258,7 @@ def run_protocol(
     report : dict
         Everything written to ``report.json``.
     """
-    if calibration not in CALIBRATIONS:
-        raise ValueError(
-            f"calibration must be one of {CALIBRATIONS}; got {calibration!r}."
-        )
-    if calibration == "cross-fit" and fine_tune_swift:
-        raise ValueError(
-            "calibration='cross-fit' reuses out-of-fold predictions of heads on "
-            "cached features; a fine-tuned Swift has none. Use calibration='dev' "
-            "with fine_tune_swift=True."
-        )
+    _check_calibration(calibration, fine_tune_swift)
     from elang_sk.datasets import get_data_home
 
     started = time.perf_counter()
@@ -314,19 +305,7 @@ def run_protocol(
     _say(f"timed fresh forward passes on {len(test.sample)} test inputs", quiet)
     main = test.evaluate(joint, f"E-LANG ({score}, {threshold})")
     main["threshold"] = joint.threshold_
-    wall = test.timings.get(
-        (
-            "joint",
-            swift_clf.elang_fingerprint(),
-            super_clf.elang_fingerprint(),
-            repr(joint.router_),
-            joint.threshold_,
-            test.sample_key,
-        ),
-        lambda: _joint_wall_seconds(joint, test.sample),
-    )
-    main["wall_ms_per_input"] = 1000 * wall
-    main["wall_time_speedup"] = test.super_seconds / wall
+    main.update(test.wall_time(joint))
     table1 = [
         test.row(
             "Swift",
@@ -381,6 +360,19 @@ def run_protocol(
     if output is not None:
         _write_report(report, joint, X_test, y_test, output, plots, quiet)
     return report
+
+
+def _check_calibration(calibration, fine_tune_swift):
+    if calibration not in CALIBRATIONS:
+        raise ValueError(
+            f"calibration must be one of {CALIBRATIONS}; got {calibration!r}."
+        )
+    if calibration == "cross-fit" and fine_tune_swift:
+        raise ValueError(
+            "calibration='cross-fit' reuses out-of-fold predictions of heads on "
+            "cached features; a fine-tuned Swift has none. Use calibration='dev' "
+            "with fine_tune_swift=True."
+        )
 
 
 def _load_splits(dataset, data_home, subsample, quiet):
@@ -470,6 +462,24 @@ class _Evaluation:
         return self.row(
             name, correct, report.cost_per_input, seconds, report.swift_ratio
         )
+
+    def wall_time(self, joint):
+        """The joint model's measured wall time per input on the timing sample."""
+        wall = self.timings.get(
+            (
+                "joint",
+                joint.swift_estimator_.elang_fingerprint(),
+                joint.super_estimator_.elang_fingerprint(),
+                repr(joint.router_),
+                joint.threshold_,
+                self.sample_key,
+            ),
+            lambda: _joint_wall_seconds(joint, self.sample),
+        )
+        return {
+            "wall_ms_per_input": 1000 * wall,
+            "wall_time_speedup": self.super_seconds / wall,
+        }
 
     def oracles(self):
         """The two oracle rows: fewest Super calls, and best accuracy."""

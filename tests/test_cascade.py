@@ -384,3 +384,25 @@ def test_bad_inputs_at_serving(numeric):
     cascade.set_params(thresholds=[0.5])
     with pytest.raises(ValueError, match="thresholds has 1 values"):
         cascade.predict(numeric[2][0])
+
+
+def test_text_cascade_refuses_a_missing_text():
+    """A None among texts is named by the cascade, not by the vectorizer."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import make_pipeline
+
+    texts = ["good film", "great plot", "bad film", "awful plot"] * 10
+    labels = [1, 1, 0, 0] * 10
+    stages = [
+        (
+            name,
+            make_pipeline(TfidfVectorizer(), LogisticRegression(C=C)).fit(
+                texts, labels
+            ),
+        )
+        for name, C in (("small", 0.1), ("mid", 1.0), ("big", 10.0))
+    ]
+    cascade = CascadeClassifier(stages, routers="softmax", cv=2).fit(texts, labels)
+    with pytest.raises(TypeError, match=r"X\[1\] is None.*first model takes raw"):
+        cascade.predict(["good", None])
+    assert cascade.predict(["good film"]).tolist() == [1]

@@ -238,7 +238,7 @@ def test_memory_caches_generation(tok, pairs, tmp_path):
 
 def test_cache_key_ignores_the_tokenizers_call_state():
     """Tokenizing (which sets truncation on the backend) keeps the cache key."""
-    from elang_sk.hf._inference import tokenizer_digest
+    from elang_sk._fingerprint import tokenizer_digest
     from elang_sk.hf._seq2seq_utils import model_digest
 
     tok, model = make_tokenizer(), make_t5(16, 0)

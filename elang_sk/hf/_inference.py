@@ -195,35 +195,3 @@ def check_finite_outputs(values, texts):
             "Check the model's weights for NaN or inf values, and run it in "
             "float32 (dtype='float32') if it overflows in half precision."
         )
-
-
-def tokenizer_digest(tokenizer):
-    """Digest of what a tokenizer turns a text into.
-
-    Parameters
-    ----------
-    tokenizer : transformers tokenizer
-
-    Returns
-    -------
-    digest : str
-    """
-    h = hashlib.blake2b(digest_size=16)
-    h.update(type(tokenizer).__name__.encode())
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        state = json.loads(backend.to_str())
-        # Padding and truncation are per-call settings that transformers stores
-        # on the backend; they do not change what a text tokenizes to here.
-        state.pop("padding", None)
-        state.pop("truncation", None)
-        h.update(json.dumps(state, sort_keys=True).encode())
-    else:
-        h.update(json.dumps(sorted(tokenizer.get_vocab().items())).encode())
-    settings = {
-        "padding_side": getattr(tokenizer, "padding_side", None),
-        "truncation_side": getattr(tokenizer, "truncation_side", None),
-        "special": {k: str(v) for k, v in tokenizer.special_tokens_map.items()},
-    }
-    h.update(json.dumps(settings, sort_keys=True).encode())
-    return h.hexdigest()

@@ -8,14 +8,13 @@ The rest of the joint model's torch helpers live in :mod:`elang_sk.hf._seq2seq_m
 
 import hashlib
 
-from elang_sk._fingerprint import fingerprint
-from elang_sk.hf._inference import tokenizer_digest
+from elang_sk._fingerprint import fingerprint, tokenizer_digest
 
 
 def model_digest(model, tokenizer, *extra):
     """Digest of a model's config and weights, its tokenizer and ``extra`` settings.
 
-    The tokenizer is hashed by :func:`~elang_sk.hf._inference.tokenizer_digest`,
+    The tokenizer is hashed by :func:`~elang_sk._fingerprint.tokenizer_digest`,
     as :class:`~elang_sk.TransformerClassifier` hashes it: from what it turns
     a text into, leaving out the truncation and padding state that every
     call sets on a fast tokenizer's backend.

@@ -31,9 +31,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from elang_sk._cache import OutputCache, resolve_cache
+from elang_sk._fingerprint import tokenizer_digest
 from elang_sk._repr import repr_with_short_objects
 from elang_sk._validation import check_texts
-from elang_sk.hf._inference import HFForward, check_finite_outputs, tokenizer_digest
+from elang_sk.hf._inference import HFForward, check_finite_outputs
 from elang_sk.hf._loading import (
     TASKS,
     label_tokens,
