@@ -414,3 +414,16 @@ def check_cost_value(key, value):
         raise ValueError(
             f"costs[{key!r}] must be a finite non-negative number; got {value!r}."
         )
+
+
+def check_state_keys(state, keys, owner):
+    """``state`` if it is a dict with exactly ``keys``; a clear error otherwise."""
+    if not isinstance(state, dict):
+        raise TypeError(f"A fitted state is a dict; got {type(state).__name__}.")
+    unknown, missing = set(state) - set(keys), set(keys) - set(state)
+    if unknown or missing:
+        raise ValueError(
+            f"The fitted state of a {owner} has the keys {list(keys)}; this one "
+            f"has unknown keys {sorted(unknown)} and lacks {sorted(missing)}."
+        )
+    return state

@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_is_fitted
 from elang_sk._cache import OutputCache, resolve_cache
 from elang_sk._fingerprint import tokenizer_digest
 from elang_sk._repr import repr_with_short_objects
-from elang_sk._validation import check_texts
+from elang_sk._validation import check_state_keys, check_texts
 from elang_sk.hf._inference import HFForward, check_finite_outputs
 from elang_sk.hf._loading import (
     TASKS,
@@ -704,13 +704,7 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
             "classes",
             "arrays",
         )
-        unknown, missing = set(state) - set(keys), set(keys) - set(state)
-        if unknown or missing:
-            raise ValueError(
-                f"The fitted state of a TransformerClassifier has the keys "
-                f"{list(keys)}; this one has unknown keys {sorted(unknown)} and "
-                f"lacks {sorted(missing)}."
-            )
+        state = check_state_keys(state, keys, "TransformerClassifier")
         if state["task"] not in _AUTO_CLASSES:
             raise ValueError(
                 f"Unknown task {state['task']!r}; expected one of "

@@ -36,7 +36,10 @@ from sklearn.utils import Bunch, _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
 from elang_sk._utils import is_fitted, n_samples, progress_bar
-from elang_sk._validation import check_cost_value, check_threshold_value
+from elang_sk._validation import (
+    check_cost_value,
+    check_threshold_value,
+)
 from elang_sk.metrics import routing_cost_per_input, tradeoff_curve
 from elang_sk.routing._router import EnergyRouter
 from elang_sk.routing._stage_thresholds import keeps, select_thresholds
@@ -849,19 +852,6 @@ CALIBRATION_KEYS = (
     "stage_router_cost",
     "stage_full_cost",
 )
-
-
-def check_state_keys(state, keys, owner):
-    """``state`` if it is a dict with exactly ``keys``; a clear error otherwise."""
-    if not isinstance(state, dict):
-        raise TypeError(f"A fitted state is a dict; got {type(state).__name__}.")
-    unknown, missing = set(state) - set(keys), set(keys) - set(state)
-    if unknown or missing:
-        raise ValueError(
-            f"The fitted state of a {owner} has the keys {list(keys)}; this one "
-            f"has unknown keys {sorted(unknown)} and lacks {sorted(missing)}."
-        )
-    return state
 
 
 def selection_summary(selection):

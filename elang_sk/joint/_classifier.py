@@ -17,11 +17,15 @@ from sklearn.utils.validation import check_is_fitted
 
 from elang_sk._cache import hash_inputs, resolve_cache
 from elang_sk._utils import n_samples
-from elang_sk._validation import check_labels, check_samples, check_texts
+from elang_sk._validation import (
+    check_labels,
+    check_samples,
+    check_state_keys,
+    check_texts,
+)
 from elang_sk.joint._base import (
     CALIBRATION_KEYS,
     BaseJoint,
-    check_state_keys,
     fit_unfitted,
     make_router,
     selection_summary,

@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from elang_sk._cache import MEMORY_CONSTRAINTS, timed_compute
 from elang_sk._repr import repr_with_short_objects
-from elang_sk._validation import check_texts
+from elang_sk._validation import check_state_keys, check_texts
 from elang_sk.hf._seq2seq_flops import flop_costs, joint_flops, seconds_costs
 from elang_sk.hf._seq2seq_head import (
     cross_fit_head,
@@ -34,7 +34,6 @@ from elang_sk.hf._torch_utils import resolve_device
 from elang_sk.joint._base import (
     CALIBRATION_KEYS,
     BaseJoint,
-    check_state_keys,
     make_router,
     selection_summary,
 )
