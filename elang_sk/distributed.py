@@ -1,19 +1,21 @@
-"""Joint inference at scale on Ray Data: a Swift pool and a Super pool.
+"""Joint inference at scale on Ray Data: one actor pool per stage.
 
 :func:`predict_dataset` runs a fitted joint model over a
-:class:`ray.data.Dataset` as two ``map_batches`` stages, each with its own
-pool of actors (a callable class that loads the model once per worker), its
-own batch size, concurrency and resources:
+:class:`ray.data.Dataset` as one ``map_batches`` stage per model, each with
+its own pool of actors (a callable class that loads the model once per
+worker), its own batch size, concurrency and resources:
 
 1. **Swift stage** (every row): routing score, the routing decision at the
    call's ``threshold``, and the Swift's answer on the rows it keeps.
 2. **Super stage** (only the routed rows, filtered in between): the Super's
-   answer.
+   answer. A :class:`~elang_sk.CascadeClassifier` has a stage per model: each
+   answers what it keeps and passes the rest on.
 
-The two outputs are united and sorted by a row id, so the result is in the
-order of the input. ray is imported only when :func:`predict_dataset` runs;
-the stages also run without Ray, on pandas frames, for small inputs (the
-``elang-sk predict`` command).
+Every stage calls the joint model's public
+:meth:`~elang_sk.JointClassifier.route_stage`. The outputs are united and
+sorted by a row id, so the result is in the order of the input. ray is
+imported only when :func:`predict_dataset` runs; the stages also run without
+Ray, on pandas frames, for small inputs (the ``elang-sk predict`` command).
 """
 
 import math
@@ -424,7 +426,7 @@ def predict_dataset(
 
     Parameters
     ----------
-    joint : JointClassifier, JointSeq2Seq or path-like
+    joint : JointClassifier, CascadeClassifier, JointSeq2Seq or path-like
         A fitted joint model, or the folder :func:`elang_sk.save_joint` wrote.
         Prefer the folder: each worker then loads the model from it (safely,
         see :func:`elang_sk.load_joint`), instead of Ray pickling the model
@@ -435,13 +437,17 @@ def predict_dataset(
         ``.txt`` (one text per line, column ``"text"``), or a folder of
         Parquet files. A ``row_id`` column, if present, is kept as the row id
         (it must be unique and sortable); otherwise ``0..n-1`` is added.
-    threshold : float, default=None
+    threshold : float or list of float, default=None
         The routing threshold (the serving knob): the Swift keeps rows with
-        ``routing_score >= threshold``. None uses the model's ``threshold_``.
+        ``routing_score >= threshold``; for a cascade, a list with one
+        threshold per stage but the last. None uses the model's
+        ``thresholds_``.
     text_column : str, default="text"
         The column holding the inputs.
     swift_batch_size, super_batch_size : int, default=256, 64
-        Rows per batch of each stage.
+        Rows per batch of each stage. The ``swift_*`` options set every stage
+        but the last (all the routed stages of a cascade), the ``super_*``
+        options the last stage.
     swift_concurrency, super_concurrency : int or tuple, default=1
         Number of actors of each stage's pool (or ``(min, max)`` for an
         autoscaling pool).
@@ -582,12 +588,13 @@ def predict_frame(
 
     Parameters
     ----------
-    joint : JointClassifier, JointSeq2Seq or path-like
+    joint : JointClassifier, CascadeClassifier, JointSeq2Seq or path-like
         A fitted joint model or a folder written by :func:`elang_sk.save_joint`.
     frame : pandas.DataFrame
         The inputs, one per row in ``text_column``.
-    threshold : float, default=None
-        The routing threshold; None uses the model's ``threshold_``.
+    threshold : float or list of float, default=None
+        The routing threshold (a list for a cascade); None uses the model's
+        ``thresholds_``.
     text_column : str, default="text"
         The column holding the inputs.
     batch_size : int, default=256
