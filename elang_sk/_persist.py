@@ -478,6 +478,7 @@ def _write_joint(joint, kind, folder):
         "costs": state["costs"],
         "selection": state["selection"],
         "calibration": sorted(state["calibration"]),
+        "calibrated_on": state["calibrated_on"],
         "stages": [],
     }
     model_params = type(joint).model_params(state["models"])
@@ -554,6 +555,7 @@ _STATE_KEYS = {
     "costs",
     "selection",
     "calibration",
+    "calibrated_on",
     "stages",
     "versions",
     "classes",
@@ -721,6 +723,7 @@ def _read_joint(folder, trusted, device):
         },
         "costs": info["costs"],
         "selection": info["selection"],
+        "calibrated_on": info["calibrated_on"],
     }
     if kind == "JointSeq2Seq":
         models = {

@@ -10,6 +10,7 @@ the router, the threshold selector, the scores and the metrics.
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn.base
 from sklearn.utils._param_validation import InvalidParameterError
 
 from elang_sk import (
@@ -73,7 +74,6 @@ def test_bad_inputs_of_the_joint_classifier(fitted, text_models, case, method):
 @pytest.mark.parametrize(
     "y, error, match",
     [
-        (None, ValueError, "requires y to be passed"),
         ("short", ValueError, "different lengths: 450 inputs and 449"),
         ("continuous", ValueError, "Unknown label type"),
         ("unseen", ValueError, "labels .* that no sub-model"),
@@ -83,13 +83,23 @@ def test_bad_labels_of_the_joint_classifier(texts, text_models, y, error, match)
     """Missing, short, continuous and unseen labels are refused in fit and report."""
     _, (X_dev, y_dev), _ = texts
     bad = {
-        None: None,
         "short": y_dev[:-1],
         "continuous": np.linspace(0, 1, len(y_dev)),
         "unseen": np.where(np.arange(len(y_dev)) == 0, "sarcastic", y_dev),
     }[y]
     with pytest.raises(error, match=match):
         JointClassifier(*text_models).fit(X_dev, bad)
+
+
+def test_missing_labels_calibrate_on_the_super_or_are_refused(texts, text_models):
+    """y=None calibrates pre-trained models on the Super's answers; unfitted
+    models cannot be trained without labels and say so."""
+    _, (X_dev, _), _ = texts
+    joint = JointClassifier(*text_models).fit(X_dev)
+    assert joint.calibrated_on_ == "last_stage"
+    unfitted = sklearn.base.clone(text_models[0])
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        JointClassifier(unfitted, text_models[1]).fit(X_dev)
 
 
 @pytest.mark.parametrize(

@@ -360,8 +360,9 @@ def test_bad_stages_and_labels(numeric):
         CascadeClassifier([stages[0], ("other", other)]).fit(X, y)
     with pytest.raises(ValueError, match=r"labels \[7\] that no sub-model can predict"):
         CascadeClassifier(stages, routers="softmax").fit(X, np.r_[y[:-1], 7])
-    with pytest.raises(ValueError, match="requires y to be passed"):
-        CascadeClassifier(stages).fit(X, None)
+    # Without y, pre-trained stages calibrate on the last stage's answers.
+    cascade = CascadeClassifier(stages, routers="softmax").fit(X, None)
+    assert cascade.calibrated_on_ == "last_stage"
     with pytest.raises(ValueError, match="different lengths"):
         CascadeClassifier(stages).fit(X, y[:-1])
     with pytest.raises(TypeError, match="not a classifier"):

@@ -16,7 +16,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 from elang_sk import EnergyRouter, EntropyScore, OutputCache  # noqa: E402
 from elang_sk.hf._seq2seq_head import head_targets  # noqa: E402
 from elang_sk.joint._seq2seq import JointSeq2Seq  # noqa: E402
-from elang_sk.metrics import corpus_quality  # noqa: E402
+from elang_sk.metrics import corpus_quality, sentence_chrf  # noqa: E402
 
 WORDS = [f"w{i}" for i in range(12)]
 VOCAB_SIZE = len(T5_SPECIALS) + len(WORDS)
@@ -456,3 +456,19 @@ def test_routing_report_keys_and_scorers(served, pairs):
     expected = report.quality / 100 - 0.1 * relative  # BLEU, read as a fraction
     scorer = make_tradeoff_scorer(cost_weight=0.1)
     assert scorer(served, X, Y) == pytest.approx(expected)
+
+
+def test_calibration_without_references(tok, pairs):
+    """fit(X) calibrates against the Super's own outputs: the Super's quality
+    is 1 on every input, the Swift's its chrF against the Super."""
+    X, _ = pairs
+    joint = make_joint(tok).fit(X)
+    assert joint.calibrated_on_ == "last_stage"
+    np.testing.assert_array_equal(joint.calibration_.super_quality, 1.0)
+    outputs = joint.calibration_.super_outputs
+    np.testing.assert_allclose(
+        joint.calibration_.swift_quality,
+        sentence_chrf(joint.calibration_.swift_outputs, [str(o) for o in outputs]),
+    )
+    assert joint.predict(X[:5]).shape == (5,)
+    assert make_joint(tok).fit(*pairs).calibrated_on_ == "labels"

@@ -854,6 +854,19 @@ CALIBRATION_KEYS = (
 )
 
 
+#: What a joint estimator was calibrated against (``calibrated_on_``).
+CALIBRATED_ON = ("labels", "last_stage")
+
+
+def check_calibrated_on(value):
+    """``value`` if it names what a calibration was made against."""
+    if value not in CALIBRATED_ON:
+        raise ValueError(
+            f"calibrated_on must be one of {list(CALIBRATED_ON)}; got {value!r}."
+        )
+    return value
+
+
 def selection_summary(selection):
     """The JSON-able part of a threshold selection (numbers, strings, thresholds)."""
     summary = {

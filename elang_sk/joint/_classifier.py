@@ -16,7 +16,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from elang_sk._cache import hash_inputs, resolve_cache
-from elang_sk._utils import n_samples
+from elang_sk._utils import is_fitted, n_samples
 from elang_sk._validation import (
     check_labels,
     check_samples,
@@ -26,6 +26,7 @@ from elang_sk._validation import (
 from elang_sk.joint._base import (
     CALIBRATION_KEYS,
     BaseJoint,
+    check_calibrated_on,
     fit_unfitted,
     make_router,
     selection_summary,
@@ -53,15 +54,24 @@ class BaseJointClassifier(ClassifierMixin, BaseJoint):
     # -- fitting ----------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, **fit_params):
+    def fit(self, X, y=None, **fit_params):
         """Calibrate the routers and choose the thresholds on held-out data.
 
         Parameters
         ----------
         X : sequence or array-like of shape (n_samples, ...)
             Inputs, in the form the sub-models take (passed through).
-        y : array-like of shape (n_samples,)
-            True labels.
+        y : array-like of shape (n_samples,), default=None
+            True labels. None calibrates **without labels**, against the last
+            stage's own answers on ``X`` (every sub-model must then be
+            pre-trained): a stage is "right" where it agrees with the last
+            stage, every strategy speaks of agreement with it, and
+            ``"risk_control"`` certifies that the joint model disagrees with
+            it on at most ``tol`` of the inputs with probability ``1 -
+            delta``. Since the joint model can only lose accuracy where it
+            disagrees, that also bounds its accuracy loss by ``tol`` (see
+            "Serving without labels" in the user guide).
+            ``calibrated_on_`` says which.
         **fit_params : dict
             Not supported; a ``sample_weight`` raises a ``TypeError`` that
             says so.
@@ -80,17 +90,34 @@ class BaseJointClassifier(ClassifierMixin, BaseJoint):
             )
         self._check_params()
         X = self._check_inputs(X)
-        y = check_labels(n_samples(X), y, type(self).__name__)
+        labelled = y is not None
+        if labelled:
+            y = check_labels(n_samples(X), y, type(self).__name__)
+        elif not all(is_fitted(model) for model in self._given_models()):
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                "is None, and some sub-models are unfitted: they are trained on "
+                "labels. Pass y, or pass pre-trained models to calibrate without "
+                "labels, against the last stage's answers."
+            )
         if self.costs == "flops" and not self._can_count_flops():
             raise ValueError(
                 "costs='flops' needs every sub-model to have an estimate_flops "
                 "method (e.g. TransformerClassifier); use costs='time' or give the "
                 f"costs as a dict with one cost per stage {self.stage_names_}."
             )
-        models, X, y = fit_unfitted(
-            self._given_models(), X, y, self.calibration_size, self.random_state
-        )
+        if labelled:
+            models, X, y = fit_unfitted(
+                self._given_models(), X, y, self.calibration_size, self.random_state
+            )
+        else:
+            models = list(self._given_models())
         self.estimators_ = models
+        runs = self._start(X)
+        if not labelled:
+            # The last stage's answers are the calibration labels.
+            y = np.asarray(runs[-1]("predict")[0])
+        self.calibrated_on_ = "labels" if labelled else "last_stage"
         self.classes_ = self._check_classes(models, y)
         routers = [make_router(spec, name) for name, spec in self._router_specs()]
         self.logit_sources_ = []
@@ -102,7 +129,6 @@ class BaseJointClassifier(ClassifierMixin, BaseJoint):
             self.logit_sources_.append(source)
         self.routers_ = routers
 
-        runs = self._start(X)
         inputs, router_sec, full_sec, right = [], [], [], []
         for k in range(len(models)):
             pred, seconds = self._answer_with_seconds(runs, k, None, "predict")
@@ -425,7 +451,8 @@ class BaseJointClassifier(ClassifierMixin, BaseJoint):
             ``models`` (the fitted sub-models, by stage), ``routers`` (the
             fitted routers), ``logit_sources`` (JSON), ``classes``,
             ``calibration`` (the per-stage arrays), ``costs`` (JSON) and
-            ``selection`` (the JSON-able part of ``threshold_selection_``).
+            ``selection`` (the JSON-able part of ``threshold_selection_``)
+            and ``calibrated_on`` (``"labels"`` or ``"last_stage"``).
 
         Examples
         --------
@@ -438,8 +465,8 @@ class BaseJointClassifier(ClassifierMixin, BaseJoint):
         ...     LogisticRegression(C=10).fit(X[:150], y[:150]), router="softmax",
         ... ).fit(X[150:], y[150:])
         >>> sorted(joint.fitted_state())  # doctest: +NORMALIZE_WHITESPACE
-        ['calibration', 'classes', 'costs', 'logit_sources', 'models',
-         'routers', 'selection']
+        ['calibrated_on', 'calibration', 'classes', 'costs', 'logit_sources',
+         'models', 'routers', 'selection']
         """
         check_is_fitted(self, "calibration_")
         cal = self.calibration_
@@ -457,6 +484,7 @@ class BaseJointClassifier(ClassifierMixin, BaseJoint):
                 "unit": self.costs_.unit,
             },
             "selection": selection_summary(self.threshold_selection_),
+            "calibrated_on": self.calibrated_on_,
         }
 
     def restore_fitted_state(self, state):
@@ -520,6 +548,7 @@ class BaseJointClassifier(ClassifierMixin, BaseJoint):
         self.estimators_ = models
         self.classes_ = classes
         self.routers_ = routers
+        self.calibrated_on_ = check_calibrated_on(state["calibrated_on"])
         self.logit_sources_ = [
             LogitSource(_check_source(s["method"]), bool(s["head"])) for s in sources
         ]
@@ -571,6 +600,7 @@ _STATE_KEYS = (
     "calibration",
     "costs",
     "selection",
+    "calibrated_on",
 )
 _SOURCE_METHODS = (
     None,

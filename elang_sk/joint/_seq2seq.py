@@ -34,6 +34,7 @@ from elang_sk.hf._torch_utils import resolve_device
 from elang_sk.joint._base import (
     CALIBRATION_KEYS,
     BaseJoint,
+    check_calibrated_on,
     make_router,
     selection_summary,
 )
@@ -327,15 +328,19 @@ class JointSeq2Seq(BaseJoint):
     # -- fitting ----------------------------------------------------------------
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, Y):
+    def fit(self, X, Y=None):
         """Train the energy head and choose the threshold on held-out pairs.
 
         Parameters
         ----------
         X : sequence of str
             Source texts.
-        Y : sequence of str
-            Reference translations, one per source.
+        Y : sequence of str, default=None
+            Reference translations, one per source. None calibrates without
+            references, against the Super's own outputs: the Swift's quality
+            is its sentence chrF against the Super's output, the head learns
+            to predict the Super's tokens, and ``"risk_control"`` certifies
+            the quality lost against the Super. ``calibrated_on_`` says which.
 
         Returns
         -------
@@ -344,7 +349,8 @@ class JointSeq2Seq(BaseJoint):
         """
         self._check_params()
         X = self._check_inputs(X)
-        Y = _check_references(len(X), Y)
+        if Y is not None:
+            Y = _check_references(len(X), Y)
         self._load()
         self.score_ = self._make_score()
         self.generation_kwargs_ = dict(
@@ -354,7 +360,12 @@ class JointSeq2Seq(BaseJoint):
         run = self._start(X)
         swift_out, swift_sec = run.generate("swift")
         super_out, super_sec = run.generate("super")
-        swift_q, super_q = sentence_chrf(swift_out, Y), sentence_chrf(super_out, Y)
+        self.calibrated_on_ = "labels" if Y is not None else "last_stage"
+        if Y is None:  # the Super's outputs are the references
+            Y = [str(text) for text in super_out]
+            swift_q, super_q = sentence_chrf(swift_out, Y), np.ones(len(X))
+        else:
+            swift_q, super_q = sentence_chrf(swift_out, Y), sentence_chrf(super_out, Y)
 
         self.head_ = None
         if self.routing_source == "head" and self.score_.uses_logits:
@@ -725,6 +736,7 @@ class JointSeq2Seq(BaseJoint):
                 role: np.asarray(self.calibration_[f"{role}_outputs"]).tolist()
                 for role in ("swift", "super")
             },
+            "calibrated_on": self.calibrated_on_,
         }
 
     def restore_fitted_state(self, state):
@@ -761,8 +773,10 @@ class JointSeq2Seq(BaseJoint):
             "costs",
             "selection",
             "outputs",
+            "calibrated_on",
         )
         state = check_state_keys(state, keys, "JointSeq2Seq")
+        self.calibrated_on_ = check_calibrated_on(state["calibrated_on"])
         if sorted(state["models"]) != ["super", "swift"]:
             raise ValueError("The saved state needs a 'swift' and a 'super' model.")
         if not isinstance(state["score"], BaseScore):
