@@ -31,7 +31,8 @@ __all__ = [
     "tradeoff_curve",
 ]
 
-_QUALITY_METRICS = ("bleu", "chrf", "exact_match")
+#: The sequence quality metrics of :func:`corpus_quality` (``metric=``).
+QUALITY_METRICS = ("bleu", "chrf", "exact_match")
 
 
 def _check_length(values, name, n_samples):
@@ -707,7 +708,7 @@ def _import_sacrebleu(caller):
 
 
 @validate_params(
-    {"metric": [StrOptions(set(_QUALITY_METRICS))]},
+    {"metric": [StrOptions(set(QUALITY_METRICS))]},
     prefer_skip_nested_validation=True,
 )
 def corpus_quality(hypotheses, references, metric="bleu"):

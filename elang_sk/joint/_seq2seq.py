@@ -38,12 +38,11 @@ from elang_sk.joint._base import (
     make_router,
     selection_summary,
 )
-from elang_sk.metrics import corpus_quality, sentence_chrf
+from elang_sk.metrics import QUALITY_METRICS, corpus_quality, sentence_chrf
 from elang_sk.routing._router import EnergyRouter
 from elang_sk.routing._scores import SCORES, BaseScore
 from elang_sk.routing._threshold import STRATEGIES, ThresholdSelector
 
-_METRICS = ("bleu", "chrf", "exact_match")
 _SHARED = ("swift_model", "super_model", "tokenizer", "super_tokenizer")
 
 
@@ -261,7 +260,7 @@ class JointSeq2Seq(BaseJoint):
         ],
         "quality_margin": [Interval(Real, 0, 1, closed="both")],
         "generation_kwargs": [None, dict],
-        "metric": [StrOptions(set(_METRICS))],
+        "metric": [StrOptions(set(QUALITY_METRICS))],
         "head_epochs": [Interval(Integral, 1, None, closed="left")],
         "head_lr": [Interval(Real, 0, None, closed="neither")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
