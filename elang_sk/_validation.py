@@ -390,7 +390,18 @@ def check_row_ids(values, name="row_id"):
 
 
 def check_threshold_value(threshold):
-    """``float(threshold)`` for a number; a clear error for NaN and booleans."""
+    """``float(threshold)`` for a number; a clear error for NaN and booleans.
+
+    Examples
+    --------
+    >>> from elang_sk._validation import check_threshold_value
+    >>> check_threshold_value(2)
+    2.0
+    >>> check_threshold_value(True)
+    Traceback (most recent call last):
+    ...
+    ValueError: threshold=True is not a routing threshold: ...
+    """
     if (
         isinstance(threshold, bool | np.bool_)
         or not isinstance(threshold, Real)
@@ -405,7 +416,16 @@ def check_threshold_value(threshold):
 
 
 def check_cost_value(key, value):
-    """A clear error unless ``costs[key]`` is a finite non-negative number."""
+    """A clear error unless ``costs[key]`` is a finite non-negative number.
+
+    Examples
+    --------
+    >>> from elang_sk._validation import check_cost_value
+    >>> check_cost_value("super", -1)
+    Traceback (most recent call last):
+    ...
+    ValueError: costs['super'] must be a finite non-negative number; got -1.
+    """
     if (
         isinstance(value, bool | np.bool_)
         or not isinstance(value, Real)
