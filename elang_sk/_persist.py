@@ -48,7 +48,6 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils import Bunch
 
 FORMAT = "elang_sk.joint"
 FORMAT_VERSION = 2
@@ -112,39 +111,6 @@ def _encode_array(value):
 def _decode_array(spec):
     dtype = object if spec["dtype"] == "object" else np.dtype(spec["dtype"])
     return np.asarray(spec["values"], dtype=dtype)
-
-
-def _split_bunch(bunch, prefix, arrays):
-    """Numeric arrays of a Bunch into ``arrays``; the rest as JSON."""
-    meta = {}
-    for key, value in bunch.items():
-        if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-            arrays[f"{prefix}.{key}"] = np.ascontiguousarray(value)
-            meta[key] = {"array": f"{prefix}.{key}"}
-        elif isinstance(value, np.ndarray):
-            meta[key] = {"labels": _encode_array(value)}
-        elif isinstance(value, bool | int | float | str) or value is None:
-            meta[key] = {"value": value}
-        elif isinstance(value, np.generic):
-            meta[key] = {"value": value.item()}
-        else:
-            raise TypeError(
-                f"Cannot save {prefix}[{key!r}] of type {type(value).__name__}: "
-                "only arrays, numbers and strings are saved."
-            )
-    return meta
-
-
-def _join_bunch(meta, arrays):
-    out = Bunch()
-    for key, spec in meta.items():
-        if "array" in spec:
-            out[key] = arrays[spec["array"]]
-        elif "labels" in spec:
-            out[key] = _decode_array(spec["labels"])
-        else:
-            out[key] = spec["value"]
-    return out
 
 
 def _versions(torch_used):

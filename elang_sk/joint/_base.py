@@ -43,7 +43,7 @@ from elang_sk._validation import (
 from elang_sk.metrics import routing_cost_per_input, tradeoff_curve
 from elang_sk.routing._router import EnergyRouter
 from elang_sk.routing._stage_thresholds import keeps, select_thresholds
-from elang_sk.routing._threshold import STRATEGIES, ThresholdSelector
+from elang_sk.routing._threshold import ThresholdSelector
 
 #: Strategy names that are aliases of a selector strategy (kept for old code).
 _ALIASES = {"match_last": "match_super"}
@@ -210,12 +210,6 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
     def stage_names_(self):
         """Name of each stage, cheapest first (``["swift", "super"]`` for pairs)."""
         return list(self._stage_names())
-
-    @property
-    def n_gates_(self):
-        """Number of routed stages: every stage but the last."""
-        check_is_fitted(self, "calibration_")
-        return len(self.calibration_.stage_scores)
 
     # -- the thresholds -------------------------------------------------------
 
@@ -971,12 +965,3 @@ def calibration_curve(cal, thresholds):
         super_cost=pair.super_cost,
         router_cost=pair.router_cost,
     )
-
-
-def check_strategy_name(name):
-    """A clear error unless ``name`` is a threshold strategy (or an alias)."""
-    if name not in STRATEGIES and name not in _ALIASES:
-        raise ValueError(
-            f"Unknown threshold strategy {name!r}; use one of {list(STRATEGIES)}."
-        )
-    return name
