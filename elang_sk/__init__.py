@@ -35,6 +35,8 @@ alone.
    ``_deferral.py``            DeferralRouter, a learned deferral score
    ``_source.py``              LogitSource: which Swift output a router reads
    ``_risk.py``                Learn-then-Test bounds (CertificationWarning)
+   ``_monitor.py``             RoutingMonitor: live drift tests, audits
+                               against the Super (betting confidence sequence)
    ``_threshold.py``           ThresholdSelector strategies (two stages)
    ``_stage_thresholds.py``    the cut ``score >= threshold``; thresholds of
                                N stages
@@ -89,6 +91,7 @@ from elang_sk._persist import ModelFolderError, load_joint, save_joint
 from elang_sk.joint._cascade import CascadeClassifier
 from elang_sk.joint._joint import JointClassifier
 from elang_sk.routing._deferral import DeferralRouter, logit_statistics
+from elang_sk.routing._monitor import RoutingMonitor
 from elang_sk.routing._risk import CertificationWarning
 from elang_sk.routing._router import EnergyRouter
 from elang_sk.routing._scores import (
@@ -123,6 +126,7 @@ __all__ = [
     "ModelFolderError",
     "OutputCache",
     "RandomScore",
+    "RoutingMonitor",
     "ScoreDistributionDisplay",
     "SoftmaxScore",
     "ThresholdSelector",

@@ -340,3 +340,32 @@ def test_should_audit_is_seeded(joint):
     np.testing.assert_array_equal(first, again)
     assert 100 < first.sum() < 200
     assert RoutingMonitor(joint, audit_rate=1.0).should_audit(50).all()
+
+
+def test_alarm_level_follows_what_the_model_was_calibrated_on(data, models):
+    """Without labels the certificate is on agreement: the alarm is at tol.
+    With labels it is on accuracy: the alarm is at the calibration's own
+    disagreement plus tol, so healthy traffic that disagrees as much as the
+    calibration data did raises no alarm."""
+    selector = ThresholdSelector("risk_control", tol=0.03, delta=0.1)
+    unlabelled = JointClassifier(*models, router="softmax", threshold=selector)
+    unlabelled.fit(data[2])
+    monitor = RoutingMonitor(unlabelled)
+    assert unlabelled.calibrated_on_ == "last_stage"
+    assert monitor.alarm_level_ == monitor.tol_ == 0.03
+
+    labelled = JointClassifier(*models, router="softmax", threshold=selector)
+    labelled.fit(data[2], data[3])
+    monitor = RoutingMonitor(labelled)
+    at_calibration = monitor.calibration_swift_ratio_ * (
+        monitor.calibration_disagreement_
+    )
+    assert monitor.alarm_level_ == pytest.approx(at_calibration + 0.03)
+    # Live traffic from the calibration data itself: audits as disagreeing
+    # as calibration was never alarm.
+    X_cal = data[2]
+    scores = labelled.routing_scores(X_cal)
+    monitor.update(scores)
+    kept = X_cal[scores >= labelled.threshold_]
+    monitor.record_audit(labelled.answer_stage(kept, 0), labelled.answer_stage(kept, 1))
+    assert not monitor.status().audit_alarm

@@ -203,32 +203,39 @@ class RoutingMonitor:
     :meth:`record_audit` feeds both answers. Since the sample is uniform
     among kept rows, the audited disagreements are i.i.d. with the kept
     rows' disagreement rate ``D`` (while the traffic is stationary), and a
-    betting confidence sequence (:class:`BettingConfidenceSequence`,
+    betting confidence sequence (``BettingConfidenceSequence``,
     Waudby-Smith and Ramdas 2024) bounds ``D`` at level ``delta``, valid at
     every time at once. The joint model's overall disagreement with the
     Super is ``kept_share * D``, ``kept_share`` being the Swift ratio of the
     rows fed to :meth:`update` (the calibration one before any); both are
     reported.
 
-    **What the audit alarm means.** It fires when ``tol`` is below the lower
-    confidence bound of the overall disagreement, ``kept_share * D_lower``:
-    with confidence ``1 - delta``, the joint model's answers differ from the
-    Super's on more than a fraction ``tol`` of the served inputs, i.e. the
-    promise of ``"risk_control"`` (lose at most ``tol`` against the Super)
-    is violated when the Super's answers are taken as the reference. For
-    classifiers the accuracy lost against the Super is at most the
-    disagreement (an input the Super gets right and the joint model wrong is
-    a disagreement), so an upper bound ``<= tol`` confirms the accuracy
-    promise on live traffic; an alarm does not prove the *accuracy* promise
-    broken (the Swift may be right where the two differ), only that the
-    Super no longer vouches for the Swift's answers: audit labels, or refit
-    (:meth:`recalibration_set`). ``calibration_disagreement`` in
-    :meth:`status` (the share of kept calibration rows where exactly one of
-    the two is right: exact for two classes, a lower bound otherwise) says
-    whether the disagreement was already above ``tol`` when the model was
-    certified; the certificate is on accuracy, not on agreement. With a
-    cascade, the audit covers the first stage only; its share of the overall
-    disagreement is a lower bound of the cascade's, so an alarm stays valid.
+    **What the audit alarm means.** The promise it checks depends on what
+    the joint model was calibrated on (``joint.calibrated_on_``):
+
+    * calibrated **without labels** (``fit(X)``), ``"risk_control"``
+      certified agreement: the joint model disagrees with the Super on at
+      most ``tol`` of the inputs. The alarm fires when the lower confidence
+      bound of the overall disagreement, ``kept_share * D_lower``, exceeds
+      ``tol``: with confidence ``1 - delta`` the certified promise is broken
+      on live traffic.
+    * calibrated **on labels**, the certificate bounds the accuracy lost, not
+      the disagreement, which may be well above ``tol`` on healthy traffic.
+      The alarm then fires when the lower bound exceeds the calibration's
+      own overall disagreement plus ``tol``: with confidence ``1 - delta``
+      the Swift's answers moved away from the Super's by more than ``tol``
+      since the certificate was made, so the calibration no longer supports
+      it (the accuracy lost is at most the disagreement, so the promise may
+      still hold: audit labels, or refit on :meth:`recalibration_set`).
+
+    In both cases an upper bound ``<= tol`` confirms, on live traffic, that
+    the joint model loses at most ``tol`` against the Super.
+    ``calibration_disagreement`` in :meth:`status` is the share of kept
+    calibration rows where the Swift and the Super disagree (exact without
+    labels; with labels, where exactly one of the two is right: exact for
+    two classes, a lower bound otherwise). With a cascade, the audit covers
+    the first stage only; its share of the overall disagreement is a lower
+    bound of the cascade's, so an alarm stays valid.
 
     Parameters
     ----------
@@ -267,6 +274,12 @@ class RoutingMonitor:
         Share of calibration rows with ``score >= threshold_``.
     tol_, delta_ : float or None
         The tolerance and confidence level in use.
+    calibrated_on_ : {"labels", "last_stage"}
+        What the joint model was calibrated on (its ``calibrated_on_``).
+    alarm_level_ : float or None
+        The overall disagreement above which the audit alarms: ``tol_``
+        without labels, the calibration's disagreement plus ``tol_`` with
+        labels (see "What the audit alarm means"); None without ``tol``.
     drift_ : Bunch
         ``n_windows``, ``n_alarms``, ``alarm`` (any window alarmed),
         ``first_alarm_row`` (0-based index, in the rows fed, of the last
@@ -366,6 +379,7 @@ class RoutingMonitor:
             if kept.any()
             else float("nan")
         )
+        self.calibrated_on_ = getattr(joint, "calibrated_on_", "labels")
         selection = joint.threshold_selection_
         certified = "epsilon" in selection and "delta" in selection
         if tol is None:
@@ -377,6 +391,18 @@ class RoutingMonitor:
         else:
             self.delta_ = _check_number("delta", delta, 0, 1, (False, False), 0.1)
 
+        self.alarm_level_ = None
+        if self.tol_ is not None:
+            at_calibration = self.calibration_swift_ratio_ * (
+                self.calibration_disagreement_
+                if np.isfinite(self.calibration_disagreement_)
+                else 0.0
+            )
+            self.alarm_level_ = (
+                self.tol_
+                if self.calibrated_on_ == "last_stage"
+                else min(1.0, at_calibration + self.tol_)
+            )
         self._rng = check_random_state(random_state)
         self._pending_scores = np.empty(0)
         self._pending_kept = np.empty(0, dtype=bool)
@@ -619,7 +645,7 @@ class RoutingMonitor:
         if self.audit_alarm_ or self.tol_ is None or not self._sequence.n:
             return
         lower, _ = self._sequence.bounds()
-        if self._kept_share() * lower > self.tol_:
+        if self._kept_share() * lower > self.alarm_level_:
             self.audit_alarm_ = True
             self.first_audit_alarm_ = Bunch(
                 n_audited=self._sequence.n, n_rows=self.n_rows_
@@ -732,8 +758,9 @@ class RoutingMonitor:
             (anytime-valid at level ``delta``), ``calibration_disagreement``,
             ``kept_share``, ``overall_disagreement`` with
             ``overall_lower`` and ``overall_upper`` (``kept_share`` times
-            the above), ``tol``, ``delta``, ``audit_alarm``, ``alarm``
-            (drift or audit) and ``message``.
+            the above), ``tol``, ``alarm_level``, ``calibrated_on``,
+            ``delta``, ``audit_alarm``, ``alarm`` (drift or audit) and
+            ``message``.
         """
         drift = self.drift_
         cs = self._sequence
@@ -762,6 +789,8 @@ class RoutingMonitor:
             overall_lower=share * lower,
             overall_upper=share * upper,
             tol=self.tol_,
+            alarm_level=self.alarm_level_,
+            calibrated_on=self.calibrated_on_,
             delta=self.delta_,
             audit_alarm=self.audit_alarm_,
             alarm=bool(drift.alarm or self.audit_alarm_),
@@ -800,14 +829,14 @@ class RoutingMonitor:
             if s.audit_alarm:
                 parts.append(
                     f"AUDIT: the joint model disagrees with the Super on more than "
-                    f"tol={s.tol:g} of inputs (confidence {confidence}). {found}."
+                    f"{s.alarm_level:.3g} of inputs (confidence {confidence}). "
+                    f"{found}."
                 )
-                at_calibration = s.calibration_swift_ratio * s.calibration_disagreement
-                if at_calibration > s.tol:
+                if s.calibrated_on != "last_stage":
                     parts.append(
-                        f"It was already {at_calibration:.3g} on the calibration "
-                        "data: the certificate bounds the accuracy lost, not the "
-                        "disagreement, so this alarm need not mean a change."
+                        f"That is more than tol={s.tol:g} above the disagreement "
+                        "at calibration: the labelled certificate no longer "
+                        "stands on this traffic; audit labels or refit."
                     )
             elif s.tol is None:
                 parts.append(f"{found}; no tol to check.")
