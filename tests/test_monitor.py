@@ -369,3 +369,20 @@ def test_alarm_level_follows_what_the_model_was_calibrated_on(data, models):
     kept = X_cal[scores >= labelled.threshold_]
     monitor.record_audit(labelled.answer_stage(kept, 0), labelled.answer_stage(kept, 1))
     assert not monitor.status().audit_alarm
+
+
+def test_recalibrate_on_drifted_traffic_keeps_the_agreement_promise(data, models):
+    """Audited drifted rows recalibrate the joint model without labels; the
+    new model's agreement promise holds on fresh drifted rows."""
+    joint = JointClassifier(*models, router="softmax").fit(data[2], data[3])
+    shifted = data[4] + 0.8  # a shift of every feature: new traffic
+    monitor = RoutingMonitor(joint, audit_rate=1.0)
+    for start in range(0, 4000, 500):
+        monitor.serve(shifted[start : start + 500], store_inputs=True)
+    selector = ThresholdSelector("risk_control", tol=0.05, delta=0.1)
+    new = monitor.recalibrate(threshold=selector)
+    assert new.calibrated_on_ == "last_stage"
+    assert new.swift_estimator_ is joint.swift_estimator_  # shared, not refit
+    fresh = shifted[10_000:14_000]
+    disagreement = np.mean(new.predict(fresh) != new.answer_stage(fresh, 1))
+    assert disagreement <= 0.05

@@ -703,6 +703,47 @@ class RoutingMonitor:
             )
         return _concat(self._audits.X), np.concatenate(self._audits.super)
 
+    def recalibrate(self, **params):
+        """A new joint model calibrated on the audited live inputs, without labels.
+
+        ``clone(joint).set_params(**params).fit(X_audit)``: the pre-trained
+        sub-models are shared (clones keep fitted sub-models by reference),
+        and the thresholds are chosen again on the audited inputs against
+        the Super's answers (``calibrated_on_ == "last_stage"``; with a
+        cache, the Super's answers on them are not computed again). Serve it
+        with a new monitor.
+
+        Parameters
+        ----------
+        **params : dict
+            Parameters to set on the clone first, e.g. a
+            ``threshold=ThresholdSelector("risk_control", tol=0.02)``.
+
+        Returns
+        -------
+        joint : joint estimator
+            The recalibrated model.
+
+        Examples
+        --------
+        >>> from sklearn.datasets import make_classification
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from elang_sk import JointClassifier, RoutingMonitor
+        >>> X, y = make_classification(n_samples=3000, random_state=0)
+        >>> joint = JointClassifier(
+        ...     LogisticRegression(C=0.01).fit(X[:500], y[:500]),
+        ...     LogisticRegression().fit(X[:500], y[:500]), router="softmax",
+        ... ).fit(X[500:1000], y[500:1000])
+        >>> monitor = RoutingMonitor(joint, audit_rate=1.0)
+        >>> _ = monitor.serve(X[1000:], store_inputs=True)
+        >>> monitor.recalibrate().calibrated_on_
+        'last_stage'
+        """
+        from sklearn.base import clone
+
+        X_audit, _ = self.recalibration_set()
+        return clone(self.joint).set_params(**params).fit(X_audit)
+
     # -- both ---------------------------------------------------------------------
 
     def serve(self, X, *, store_inputs=False):
