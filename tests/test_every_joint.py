@@ -223,3 +223,22 @@ def test_match_last_is_a_deprecated_alias():
         cascade.fit(X_cal, y_cal)
     same = cascade_three().set_params(thresholds="match_super").fit(X_cal, y_cal)
     np.testing.assert_array_equal(cascade.thresholds_, same.thresholds_)
+
+
+@pytest.mark.parametrize("bad", [np.nan, True, "0.5x"])
+def test_a_bad_knob_is_refused_at_the_next_call(fitted, bad):
+    """set_params does not validate (scikit-learn's rule); the next call
+    refuses NaN, booleans and unknown names with a message naming them."""
+    name = "threshold" if isinstance(fitted, JointClassifier) else "thresholds"
+    good = fitted.get_params()[name]
+    value = (
+        bad
+        if name == "threshold" or isinstance(bad, str)
+        else [bad] * (fitted.thresholds_.size)
+    )
+    fitted.set_params(**{name: value})
+    try:
+        with pytest.raises(ValueError, match="threshold|strategy"):
+            fitted.predict(X_new[:2])
+    finally:
+        fitted.set_params(**{name: good})

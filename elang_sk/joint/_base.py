@@ -774,6 +774,11 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
     def set_params(self, **params):
         """Set parameters; pre-trained sub-models are frozen.
 
+        As in scikit-learn, values are not validated here: a threshold that is
+        neither a number, a strategy nor a selector (NaN, a boolean) is
+        refused by the next ``fit``, ``predict`` or ``thresholds_``, with a
+        message that names it.
+
         ``router__<name>`` works whatever form ``router`` was given in: a
         score name or None first becomes the :class:`EnergyRouter` it stands
         for. Setting a nested parameter of a pre-trained (fitted) sub-model
