@@ -4,10 +4,11 @@ Reads a table (Parquet, JSON lines, CSV, or text with one input per line),
 predicts with a folder written by :func:`elang_sk.save_joint`, and writes the
 table with the outputs of :func:`elang_sk.distributed.predict_dataset`. Small
 inputs, or machines without Ray, run in this process with a progress bar;
-large ones (or ``--ray-address``) run on Ray Data.
+large ones (or ``--ray-address``) run on Ray Data. The command's options are
+declared in :mod:`elang_sk.__main__`, which imports this module only when
+``predict`` runs.
 """
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -15,99 +16,6 @@ import numpy as np
 
 _FORMATS = (".parquet", ".pq", ".jsonl", ".csv", ".txt")
 _ROW_ID = "row_id"  # elang_sk.distributed.ROW_ID, without importing pandas
-
-
-def batch_size_arg(text, name="--batch-size"):
-    """argparse ``type`` of a batch size: a positive integer, else a usage error.
-
-    Parameters
-    ----------
-    text : str
-        The value given on the command line.
-    name : str, default="--batch-size"
-        The option, for the message.
-
-    Returns
-    -------
-    batch_size : int
-
-    Raises
-    ------
-    argparse.ArgumentTypeError
-        If ``text`` is not a positive whole number (argparse then prints the
-        usage and the message, and exits with status 2).
-
-    Examples
-    --------
-    >>> from elang_sk._cli_predict import batch_size_arg
-    >>> batch_size_arg("64")
-    64
-    """
-    from elang_sk._validation import check_batch_size
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{name} must be a positive integer (rows per batch), got {text!r}. "
-            f"Pass a whole number, e.g. {name} 256."
-        ) from None
-    try:
-        return check_batch_size(value, name)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def add_parser(commands):
-    """Register the ``predict`` subcommand on an argparse subparsers object."""
-    predict = commands.add_parser(
-        "predict",
-        help="predict a table of inputs with a saved joint model",
-        description="Predict every row of --input with the joint model saved in "
-        "--model (elang_sk.save_joint) and write --output with the columns "
-        "prediction, served_by, routing_score, error (and probabilities for a "
-        "classifier). Runs in this process for small inputs or without Ray, "
-        "else on Ray Data (a Swift pool and a Super pool).",
-    )
-    predict.add_argument("--model", required=True, help="folder from save_joint")
-    predict.add_argument(
-        "--input",
-        required=True,
-        help="input table: .parquet, .jsonl, .csv or .txt. Rows with an empty "
-        "text (an empty CSV cell, a blank line) are written as bad rows "
-        "(served_by=error). A row_id column, if any, must hold unique ids "
-        "without missing values: the output is sorted by it",
-    )
-    predict.add_argument(
-        "--output", required=True, help="output table: .parquet, .jsonl or .csv"
-    )
-    predict.add_argument(
-        "--text-column", default="text", help="column of the inputs (default: text)"
-    )
-    predict.add_argument(
-        "--threshold",
-        type=float,
-        default=None,
-        help="routing threshold (default: the model's own)",
-    )
-    predict.add_argument(
-        "--ray-address",
-        default=None,
-        help="Ray cluster to run on ('auto', 'ray://host:10001', ...); implies Ray",
-    )
-    predict.add_argument(
-        "--ray-min-rows",
-        type=int,
-        default=10_000,
-        help="use Ray (when installed) from this many rows on (default: %(default)s)",
-    )
-    predict.add_argument(
-        "--batch-size",
-        type=batch_size_arg,
-        default=256,
-        help="rows per batch of each stage, a positive integer (default: %(default)s)",
-    )
-    predict.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _suffix(path, allowed, what):
@@ -245,15 +153,66 @@ def _item(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+def check_arguments(args):
+    """Refuse bad ``predict`` arguments before any model or table is read.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``elang-sk predict`` arguments.
+
+    Raises
+    ------
+    ValueError
+        If ``--input`` or ``--output`` has a suffix that is not read or
+        written, or ``--batch-size`` is not a positive integer.
+    FileNotFoundError
+        If ``--input`` is not a file (without ``--ray-address``: Ray reads
+        its own paths).
+
+    Examples
+    --------
+    >>> from argparse import Namespace
+    >>> from elang_sk._cli_predict import check_arguments
+    >>> args = Namespace(input="in.xlsx", output="out.csv", batch_size=8,
+    ...                  ray_address=None)
+    >>> check_arguments(args)
+    Traceback (most recent call last):
+    ...
+    ValueError: --input 'in.xlsx' must end in one of .parquet, ...
+    """
+    from elang_sk._validation import check_batch_size
+
+    _suffix(args.output, (".parquet", ".pq", ".jsonl", ".csv"), "--output")
+    _suffix(args.input, _FORMATS, "--input")
+    check_batch_size(args.batch_size, "--batch-size")
+    if args.ray_address is None and not Path(args.input).expanduser().is_file():
+        raise FileNotFoundError(
+            f"--input {args.input!r}: no such file. Pass an existing .parquet, "
+            ".jsonl, .csv or .txt file."
+        )
+
+
 def run(args):
-    """Run ``elang-sk predict``; returns the exit status."""
+    """Run ``elang-sk predict``; returns the exit status.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed ``elang-sk predict`` arguments.
+
+    Returns
+    -------
+    status : int
+        0 when every row was predicted, 1 when some could not be (they are
+        written with ``served_by="error"``).
+    """
     from elang_sk._persist import load_joint
     from elang_sk._validation import check_batch_size, check_row_ids
     from elang_sk.distributed import _check_columns as check_columns
     from elang_sk.distributed import predict_dataset, predict_frame
 
-    _suffix(args.output, (".parquet", ".pq", ".jsonl", ".csv"), "--output")
-    _suffix(args.input, _FORMATS, "--input")
+    check_arguments(args)
     batch_size = check_batch_size(args.batch_size, "--batch-size")
     frame = empty = None
     if args.ray_address is None:

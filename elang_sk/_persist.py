@@ -736,14 +736,17 @@ def _read_joint(folder, trusted, device):
 def _load_pretrained(folder, auto_class, model_class, dtype=None):
     import transformers
 
+    from elang_sk.hf._loading import quiet_loading
+
     kwargs = {"dtype": dtype} if dtype is not None else {}
-    model = getattr(transformers, auto_class).from_pretrained(
-        folder,
-        use_safetensors=True,
-        trust_remote_code=False,
-        local_files_only=True,
-        **kwargs,
-    )
+    with quiet_loading():
+        model = getattr(transformers, auto_class).from_pretrained(
+            folder,
+            use_safetensors=True,
+            trust_remote_code=False,
+            local_files_only=True,
+            **kwargs,
+        )
     if type(model).__name__ != model_class:
         raise ModelFolderError(
             f"{folder.name}/ holds a {type(model).__name__} where a "

@@ -11,15 +11,21 @@
    RouteLLM's metrics: the average performance gap recovered (APGR) and the
    Super calls needed for 50% and 80% of the Swift-Super gap.
 
+Before any of it, every argument is checked (the model folders, the data
+home, the output folder, the device, the threshold strategy), so that a typo
+fails in a second rather than after the Super is fitted.
+
 With ``calibration="cross-fit"`` the risk-controlled thresholds are certified
 on more rows: the out-of-fold predictions of heads cross-fitted on the train
 split, added to the dev rows (see ``docs/guarantees.rst`` for when this is
 valid).
 """
 
+import datetime
 import json
 import os
 import platform
+import re
 import sys
 import time
 import warnings
@@ -29,6 +35,7 @@ import numpy as np
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
 
+from elang_sk.__main__ import CALIBRATIONS, DEFAULTS, SCORES, THRESHOLD_STRATEGIES
 from elang_sk._cache import hash_inputs
 from elang_sk.joint._joint import JointClassifier
 from elang_sk.metrics import (
@@ -40,24 +47,15 @@ from elang_sk.routing._risk import CertificationWarning
 from elang_sk.routing._router import EnergyRouter
 from elang_sk.routing._threshold import ThresholdSelector
 
-DEFAULTS = dict(
-    dataset="movie_snippets",
-    swift="all-MiniLM-L6-v2",
-    super="all-mpnet-base-v2",
-    score="energy",
-    threshold="crossing",
-    tol=0.0,
-)
-ABLATION_SCORES = ("energy", "softmax", "entropy", "random")
+ABLATION_SCORES = SCORES
 # Thresholds of the ablation, each chosen on dev: (strategy, tol).
-RISK_DELTA = 0.1
+RISK_DELTA = DEFAULTS["delta"]
 ABLATION_STRATEGIES = (
     ("match_super", 0.0),
     ("match_super", 0.005),
     ("risk_control", 0.005),
     ("risk_control", 0.01),
 )
-CALIBRATIONS = ("dev", "cross-fit")
 N_CROSS_FIT_FOLDS = 5
 # Bootstrap resamples of the test split for the 95% confidence intervals.
 N_BOOTSTRAP = 1000
@@ -66,6 +64,74 @@ N_BOOTSTRAP = 1000
 def _say(message, quiet):
     if not quiet:
         print(f"[elang-sk] {message}", file=sys.stderr, flush=True)
+
+
+def _stderr_is_terminal():
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # a closed or replaced stderr
+        return False
+
+
+class _Progress:
+    """Progress of the protocol's forward passes, named by model and split.
+
+    On a terminal, a tqdm bar per run of forward passes; elsewhere (a log, a
+    CI job), a line at most every ``every`` seconds and one when a run ends:
+    ``[elang-sk] Super all-mpnet-base-v2: train features 1200/6363``. One
+    reporter is shared by both models: :meth:`for_model` makes the callback
+    a classifier's ``progress`` takes, and ``split`` says what runs now.
+    """
+
+    def __init__(self, quiet, every=30.0, terminal=None):
+        self.quiet, self.every = quiet, every
+        self.terminal = _stderr_is_terminal() if terminal is None else terminal
+        self.split = "inputs"
+
+    def for_model(self, label):
+        """The ``progress(done, total)`` callback of the model named ``label``."""
+        return _ModelProgress(self, label)
+
+
+class _ModelProgress:
+    """One model's progress callback; see :class:`_Progress`."""
+
+    def __init__(self, reporter, label):
+        self.reporter, self.label = reporter, label
+        self.bar, self.last = None, 0.0
+
+    def __call__(self, done, total):
+        reporter = self.reporter
+        if reporter.quiet or total == 0:
+            return
+        name = f"{self.label}: {reporter.split}"
+        if reporter.terminal:
+            if done == 0:
+                from elang_sk._utils import progress_bar
+
+                self.close()
+                self.bar = progress_bar(2, total, True)
+                if self.bar is not None:
+                    self.bar.set_description_str(name, refresh=False)
+            elif self.bar is not None:
+                self.bar.update(done - self.bar.n)
+            return
+        now = time.monotonic()
+        if done == 0:
+            self.last = now
+        elif done >= total or now - self.last >= reporter.every:
+            self.last = now
+            _say(f"{name} {done}/{total}", False)
+
+    def close(self):
+        """Close the bar, if one is shown."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __deepcopy__(self, memo):
+        # Shared by the clones of the classifier (cross-fitting), like a logger.
+        return self
 
 
 def _resolve_model(name, data_home):
@@ -122,31 +188,29 @@ def _best_seconds_per_input(run, n_inputs):
 
 def _fresh_seconds_per_input(estimator, method, X):
     """Seconds per input of ``method`` run now, bypassing every output cache."""
-    memory = estimator.memory
-    estimator.set_params(memory=None)
+    memory, progress = estimator.memory, estimator.progress
+    estimator.set_params(memory=None, progress=False)
     try:
         getattr(estimator, method)(X[: min(len(X), 8)])  # warm-up
         return _best_seconds_per_input(lambda: getattr(estimator, method)(X), len(X))
     finally:
-        estimator.set_params(memory=memory)
+        estimator.set_params(memory=memory, progress=progress)
 
 
 def _joint_wall_seconds(joint, X):
     """Seconds per input of joint prediction with every cache disabled."""
-    params = {
-        "memory": joint.memory,
-        "swift": joint.swift_estimator_.memory,
-        "super": joint.super_estimator_.memory,
-    }
+    models = (joint.swift_estimator_, joint.super_estimator_)
+    memory = joint.memory
+    params = [(m.memory, m.progress) for m in models]
     joint.set_params(memory=None)
-    joint.swift_estimator_.set_params(memory=None)
-    joint.super_estimator_.set_params(memory=None)
+    for model in models:
+        model.set_params(memory=None, progress=False)
     try:
         return _best_seconds_per_input(lambda: joint.predict(X), len(X))
     finally:
-        joint.set_params(memory=params["memory"])
-        joint.swift_estimator_.set_params(memory=params["swift"])
-        joint.super_estimator_.set_params(memory=params["super"])
+        joint.set_params(memory=memory)
+        for model, (model_memory, progress) in zip(models, params, strict=True):
+            model.set_params(memory=model_memory, progress=progress)
 
 
 class _Timings:
@@ -154,11 +218,13 @@ class _Timings:
 
     A timing is keyed by what determines it: the models' fingerprints, the
     routing threshold, the timed inputs and the number of repeats. ``retime``
-    measures again and overwrites.
+    measures again and overwrites. Each timing keeps the date it was
+    measured on; :meth:`source` says where the figures of a run come from.
     """
 
     def __init__(self, path, retime=False):
         self.path, self.retime = path, retime
+        self.measured, self.reused = 0, []
         try:
             with open(path) as fh:
                 self.values = json.load(fh)
@@ -166,15 +232,69 @@ class _Timings:
             self.values = {}
 
     def get(self, parts, measure):
+        """The stored timing keyed by ``parts``, else ``measure()``, stored."""
         key = joblib.hash((parts, TIME_REPEATS))
         if self.retime or key not in self.values:
-            self.values[key] = measure()
+            self.values[key] = {
+                "seconds": measure(),
+                "measured_on": datetime.datetime.now().isoformat(timespec="seconds"),
+            }
+            self.measured += 1
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             tmp = f"{self.path}.{os.getpid()}.tmp"
             with open(tmp, "w") as fh:
                 json.dump(self.values, fh)
             os.replace(tmp, self.path)
-        return self.values[key]
+            return self.values[key]["seconds"]
+        value = self.values[key]
+        if isinstance(value, dict):
+            self.reused.append(value.get("measured_on"))
+            return value["seconds"]
+        self.reused.append(None)  # stored before the dates were
+        return value
+
+    def source(self):
+        """Where the timings come from, for the report.
+
+        Returns
+        -------
+        source : dict
+            ``origin`` ("measured now", "reused" or "partly reused"),
+            ``measured_on`` (the earliest date of the reused timings, or
+            None) and ``cache`` (the file).
+        """
+        dates = sorted(d for d in self.reused if d)
+        origin = "measured now"
+        if self.reused:
+            origin = "partly reused" if self.measured else "reused"
+        return {
+            "origin": origin,
+            "measured_on": dates[0] if dates else None,
+            "cache": self.path,
+        }
+
+
+def _timings_sentence(source):
+    """The report's sentence saying where the time figures come from."""
+    if source is None:
+        return "Timings: where they come from was not recorded."
+    if source["origin"] == "measured now":
+        return "Timings: measured in this run."
+    date = source["measured_on"] or "an earlier run (date not recorded)"
+    what = "Some timings" if source["origin"] == "partly reused" else "Timings"
+    return (
+        f"{what} reused from `{source['cache']}`, measured on {date} "
+        "(`elang-sk run --retime` measures them again)."
+    )
+
+
+def _timings_line(source):
+    """The progress line saying where the timings come from."""
+    if source["origin"] == "measured now":
+        return "timings measured now"
+    date = source["measured_on"] or "an earlier run (date not recorded)"
+    what = "some timings" if source["origin"] == "partly reused" else "timings"
+    return f"reusing {what} measured on {date} (pass --retime to measure again)"
 
 
 def run_protocol(
@@ -184,7 +304,9 @@ def run_protocol(
     super_model=DEFAULTS["super"],
     score=DEFAULTS["score"],
     threshold=DEFAULTS["threshold"],
+    target=DEFAULTS["target"],
     tol=DEFAULTS["tol"],
+    delta=DEFAULTS["delta"],
     distill=False,
     fine_tune_swift=False,
     device="auto",
@@ -193,6 +315,7 @@ def run_protocol(
     time_sample=128,
     data_home=None,
     output=None,
+    overwrite=False,
     plots=True,
     quiet=False,
     retime=False,
@@ -207,13 +330,25 @@ def run_protocol(
         A name of :data:`elang_sk.datasets.DATASETS`.
     swift_model, super_model : str, default="all-MiniLM-L6-v2", "all-mpnet-base-v2"
         A name of :data:`elang_sk.datasets.PRETRAINED_MODELS`, a hub id or a
-        local folder.
+        local folder. A name that is a path (it starts with ``/``, ``.`` or
+        ``~``, or is not a ``namespace/name`` hub id) must be a folder with a
+        ``config.json``: checked before anything runs.
     score : str, default="energy"
         The routing score of the main result.
-    threshold : str, default="crossing"
-        The :class:`ThresholdSelector` strategy, chosen on dev only.
-    tol : float, default=0.0
-        Tolerance of the ``"match_super"`` strategy.
+    threshold : str or float, default="crossing"
+        The :class:`ThresholdSelector` strategy, chosen on dev only
+        (``"crossing"``, ``"swift_ratio"``, ``"budget"``, ``"match_super"``,
+        ``"risk_control"``), or a fixed threshold (``-inf`` keeps every input
+        with the Swift).
+    target : float, default=None
+        The target of ``"swift_ratio"`` (a fraction of inputs) and
+        ``"budget"`` (mean FLOPs per input); both need it.
+    tol : float, default=None
+        Tolerance of ``"match_super"`` and ``"risk_control"``; None takes the
+        strategy's default (:meth:`ThresholdSelector.effective_tol`).
+    delta : float, default=0.1
+        Risk level of ``"risk_control"``, also used by the ablation's
+        risk-controlled rows.
     distill : bool, default=False
         Train the Swift's head on the Super's soft labels (paper Table 3).
     fine_tune_swift : bool, default=False
@@ -221,7 +356,8 @@ def run_protocol(
         fitting a head on frozen features. Slow on a CPU, and the fine-tuned
         model is not cached: every run fine-tunes again.
     device : str, default="auto"
-        Where the models run.
+        Where the models run; CUDA or MPS that this torch cannot use is
+        refused before anything runs.
     batch_size, max_length : int
         Inference settings of both models.
     time_sample : int, default=128
@@ -232,13 +368,19 @@ def run_protocol(
     output : str, default=None
         Folder for the JSON and Markdown reports and the plots; None writes
         nothing.
+    overwrite : bool, default=False
+        Whether ``output`` may hold a report of another configuration (other
+        dataset, models or settings), which is then replaced. A report of the
+        same configuration is replaced either way. Without it, such a folder
+        is refused before anything runs.
     plots : bool, default=True
         Whether to draw the trade-off and score-distribution plots.
     quiet : bool, default=False
         Suppress progress messages.
     retime : bool, default=False
         Measure the timings again instead of reusing those stored in the data
-        home by an earlier run with the same models and inputs.
+        home by an earlier run with the same models and inputs. The report
+        says which it did (``report["timings"]``).
     calibration : {"dev", "cross-fit"}, default="dev"
         The rows the risk-controlled thresholds are certified on: the dev
         split, or the dev split plus the out-of-fold predictions of heads
@@ -258,14 +400,25 @@ def run_protocol(
     report : dict
         Everything written to ``report.json``.
     """
-    _check_calibration(calibration, fine_tune_swift)
+    configuration = {
+        "dataset": dataset,
+        "swift": swift_model,
+        "super": super_model,
+        "score": score,
+        "threshold": threshold,
+        "target": target,
+        "tol": tol,
+        "delta": delta,
+        "distill": distill,
+        "fine_tune_swift": fine_tune_swift,
+        "max_length": max_length,
+        "calibration": calibration,
+        "subsample": subsample,
+    }
+    selector = _check_arguments(configuration, device, data_home, output, overwrite)
     from elang_sk.datasets import get_data_home
 
     started = time.perf_counter()
-    if quiet:
-        import transformers
-
-        transformers.utils.logging.disable_progress_bar()
     home = get_data_home(data_home)
     cache = os.path.join(home, "cache")
     splits = _load_splits(dataset, data_home, subsample, quiet)
@@ -273,6 +426,7 @@ def run_protocol(
         (splits[name].data, np.asarray(splits[name].target))
         for name in ("train", "dev", "test")
     )
+    progress = _Progress(quiet)
     swift_clf, super_clf = _fit_pair(
         swift_model,
         super_model,
@@ -282,15 +436,15 @@ def run_protocol(
         distill=distill,
         fine_tune_swift=fine_tune_swift,
         quiet=quiet,
+        progress=progress,
         task="encoder",
         device=device,
         batch_size=batch_size,
         max_length=max_length,
         memory=cache,
-        progress=False if quiet else "auto",
     )
-    selector = ThresholdSelector(threshold, tol=tol)
     _say(f"joint model: calibrating {score} routing on dev", quiet)
+    progress.split = "dev"
     joint = JointClassifier(
         swift_clf,
         super_clf,
@@ -301,11 +455,15 @@ def run_protocol(
     ).fit(X_dev, y_dev)
 
     _say("evaluating on test", quiet)
+    progress.split = "test"
     test = _Evaluation(swift_clf, super_clf, X_test, y_test, cache, time_sample, retime)
     _say(f"timed fresh forward passes on {len(test.sample)} test inputs", quiet)
-    main = test.evaluate(joint, f"E-LANG ({score}, {threshold})")
+    label = _strategy_label(threshold, selector)
+    main = test.evaluate(joint, f"E-LANG ({score}, {label})")
     main["threshold"] = joint.threshold_
     main.update(test.wall_time(joint))
+    timings = test.timings.source()
+    _say(_timings_line(timings), quiet)
     table1 = [
         test.row(
             "Swift",
@@ -327,9 +485,11 @@ def run_protocol(
     cross_fit = None
     if calibration == "cross-fit":
         _say(f"cross-fitting {N_CROSS_FIT_FOLDS} heads per model on train", quiet)
+        progress.split = "train (cross-fit)"
         cross_fit = _cross_fitted_rows(swift_clf, super_clf, X_train, y_train)
+    progress.split = "test"
     ablation, gap_recovered = _ablation(
-        joint, test, X_dev, y_dev, (threshold, tol), cross_fit
+        joint, test, X_dev, y_dev, (selector, label), cross_fit, delta
     )
     ablation += test.oracles()
 
@@ -343,8 +503,10 @@ def run_protocol(
         "swift": swift_model,
         "super": super_model,
         "score": score,
-        "threshold_strategy": threshold,
-        "tol": tol,
+        "threshold_strategy": label,
+        "tol": selector.effective_tol() if _is_selector(selector) else None,
+        "target": target,
+        "delta": delta,
         "distill": distill,
         "fine_tune_swift": fine_tune_swift,
         "routing_method": joint.routing_method_,
@@ -352,6 +514,8 @@ def run_protocol(
         "ablation": ablation,
         "gap_recovered": gap_recovered,
         "calibration": calibration,
+        "configuration": configuration,
+        "timings": timings,
         "versions": _versions(),
         "machine": _machine(swift_clf.device_),
         "time_sample": len(test.sample),
@@ -360,6 +524,192 @@ def run_protocol(
     if output is not None:
         _write_report(report, joint, X_test, y_test, output, plots, quiet)
     return report
+
+
+def _is_selector(threshold):
+    return isinstance(threshold, ThresholdSelector)
+
+
+def _strategy_label(threshold, selector):
+    """How a report names the main threshold: the strategy and its settings."""
+    if not _is_selector(selector):
+        return f"fixed {float(threshold):g}"
+    strategy = label = selector.strategy
+    if strategy in ("swift_ratio", "budget"):
+        label += f" target={selector.target:g}"
+    if strategy in ("match_super", "risk_control"):
+        label += f" tol={selector.effective_tol():g}"
+    if strategy == "risk_control":
+        label += f" delta={selector.delta:g}"
+    return label
+
+
+def _check_arguments(configuration, device, data_home, output, overwrite):
+    """Check every argument before any work; return the threshold of the run.
+
+    Returns
+    -------
+    threshold : ThresholdSelector or float
+        The selector of the strategy, or the fixed threshold.
+    """
+    _check_calibration(configuration["calibration"], configuration["fine_tune_swift"])
+    if configuration["score"] not in SCORES:
+        raise ValueError(
+            f"score must be one of {', '.join(SCORES)}; got {configuration['score']!r}."
+        )
+    threshold = _threshold(configuration)
+    for option, model in (
+        ("--swift", configuration["swift"]),
+        ("--super", configuration["super"]),
+    ):
+        check_model_name(model, option)
+    _check_folder(data_home, "--data-home", "the data, model and cache folder")
+    if output is not None:
+        _check_folder(output, "--output", "the report folder")
+        _check_output(output, configuration, overwrite)
+    from elang_sk.hf._torch_utils import resolve_device
+
+    resolve_device(device, name="--device")
+    return threshold
+
+
+def _threshold(configuration):
+    """The ThresholdSelector of a strategy, checked, or a fixed threshold."""
+    threshold = configuration["threshold"]
+    if isinstance(threshold, str):
+        return ThresholdSelector(
+            threshold,
+            target=configuration["target"],
+            tol=configuration["tol"],
+            delta=configuration["delta"],
+        ).check_params()
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise ValueError(
+            f"threshold must be a strategy ({', '.join(THRESHOLD_STRATEGIES)}) or "
+            f"a number; got {threshold!r}."
+        )
+    if np.isnan(threshold):
+        raise ValueError("threshold=nan is no threshold: pass a number or a strategy.")
+    return float(threshold)
+
+
+# A hub id: "name" or "namespace/name", of letters, digits, "-", "_" and ".".
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+
+
+def check_model_name(model, option="--swift"):
+    """Refuse a model that names a folder which is not there, before any work.
+
+    A zoo name or a hub id (``namespace/name``) is left to the loader; a
+    name that is a path (it starts with ``/``, ``.`` or ``~``, holds a
+    backslash or more than one ``/``) or that exists on disk must be a folder
+    with a ``config.json``.
+
+    Parameters
+    ----------
+    model : str or path-like
+        The model as given.
+    option : str, default="--swift"
+        The option that gave it, for the message.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``model`` is a path to nothing.
+    ValueError
+        If ``model`` is a file, or a folder without ``config.json``.
+
+    Examples
+    --------
+    >>> from elang_sk._protocol import check_model_name
+    >>> check_model_name("sentence-transformers/all-MiniLM-L6-v2")  # a hub id
+    >>> check_model_name("./no-such-model")
+    Traceback (most recent call last):
+    ...
+    FileNotFoundError: --swift './no-such-model': no such folder. ...
+    """
+    from elang_sk.datasets import PRETRAINED_MODELS
+
+    name = os.fspath(model)
+    if name in PRETRAINED_MODELS:
+        return
+    path = os.path.expanduser(name)
+    looks_like_path = (
+        name.startswith((".", "~", os.sep, "/"))
+        or "\\" in name
+        or not _HUB_ID.fullmatch(name)
+    )
+    if os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, "config.json")):
+            raise ValueError(
+                f"{option} {name!r} is a folder without config.json: not a saved "
+                "transformers model. Pass the folder that save_pretrained wrote, "
+                "a hub id (namespace/name) or a model from `elang-sk list`."
+            )
+        return
+    if os.path.exists(path):
+        raise ValueError(
+            f"{option} {name!r} is a file, not a model folder. Pass the folder "
+            "that save_pretrained wrote, a hub id (namespace/name) or a model "
+            "from `elang-sk list`."
+        )
+    if looks_like_path:
+        raise FileNotFoundError(
+            f"{option} {name!r}: no such folder. Pass an existing model folder, "
+            "a hub id (namespace/name) or a model from `elang-sk list` "
+            f"({', '.join(sorted(PRETRAINED_MODELS))})."
+        )
+
+
+def _check_folder(folder, option, what):
+    """Refuse ``folder`` if it is a file, or cannot be created or written."""
+    if folder is None:
+        return
+    path = os.path.abspath(os.path.expanduser(os.fspath(folder)))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(
+            f"{option} {os.fspath(folder)!r} is a file; {what} must be a folder. "
+            "Pass another path."
+        )
+    existing = path
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise NotADirectoryError(
+            f"{option} {os.fspath(folder)!r}: {existing!r} is a file, so {what} "
+            "cannot be created there. Pass another path."
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(
+            f"{option} {os.fspath(folder)!r}: {existing!r} is not writable, so "
+            f"{what} cannot be written there. Pass a folder you can write to."
+        )
+
+
+def _check_output(output, configuration, overwrite):
+    """Refuse an output folder that holds the report of another configuration."""
+    path = os.path.join(os.path.expanduser(os.fspath(output)), "report.json")
+    if overwrite or not os.path.exists(path):
+        return
+    try:
+        with open(path) as fh:
+            previous = json.load(fh)
+        stored = previous.get("configuration")
+        if stored is None:  # written before the configuration was stored
+            keys = ("dataset", "swift", "super")
+            stored = {k: previous[k] for k in keys if k in previous}
+    except (OSError, ValueError, AttributeError):
+        stored = {"report.json": "unreadable"}
+    wanted = json.loads(json.dumps(configuration))
+    different = sorted(k for k in stored if stored[k] != wanted.get(k))
+    if different:
+        shown = "; ".join(
+            f"{k} {stored[k]!r} there, {wanted.get(k)!r} now" for k in different
+        )
+        raise FileExistsError(
+            f"--output {os.fspath(output)!r} holds the report of another run "
+            f"({shown}). Pass another --output, or --overwrite to replace it."
+        )
 
 
 def _check_calibration(calibration, fine_tune_swift):
@@ -393,24 +743,46 @@ def _load_splits(dataset, data_home, subsample, quiet):
 
 
 def _fit_pair(
-    swift_model, super_model, X, y, *, home, distill, fine_tune_swift, quiet, **common
+    swift_model,
+    super_model,
+    X,
+    y,
+    *,
+    home,
+    distill,
+    fine_tune_swift,
+    quiet,
+    progress,
+    **common,
 ):
     """The Super and the Swift TransformerClassifier, fitted on train."""
     from elang_sk.hf._transformers import TransformerClassifier
 
+    progress.split = "train features"
     _say(f"Super {super_model}: fitting on train", quiet)
-    super_clf = TransformerClassifier(_resolve_model(super_model, home), **common)
+    super_clf = TransformerClassifier(
+        _resolve_model(super_model, home),
+        progress=progress.for_model(f"Super {_short(super_model)}"),
+        **common,
+    )
     super_clf.fit(X, y)
     _say(f"Swift {swift_model}: fitting on train", quiet)
+    progress.split = "train (fine-tuning)" if fine_tune_swift else "train features"
     swift_clf = TransformerClassifier(
         _resolve_model(swift_model, home),
         distill_from=super_clf if distill else None,
         fine_tune=fine_tune_swift,
         epochs=2,
+        progress=progress.for_model(f"Swift {_short(swift_model)}"),
         **common,
     )
     swift_clf.fit(X, y)
     return swift_clf, super_clf
+
+
+def _short(model):
+    """A model's name for the progress lines: the last part of a path or id."""
+    return os.path.basename(os.path.normpath(os.fspath(model))) or os.fspath(model)
 
 
 class _Evaluation:
@@ -513,16 +885,22 @@ class _Evaluation:
         return rows
 
 
-def _ablation(joint, test, X_dev, y_dev, main_strategy, cross_fit):
-    """Every score under every threshold strategy, each chosen on dev."""
+def _ablation(joint, test, X_dev, y_dev, main, cross_fit, delta):
+    """Every score under every threshold strategy, each chosen on dev.
+
+    ``main`` is the run's ``(threshold, label)``: a ThresholdSelector or a
+    fixed threshold, first in every score's rows.
+    """
     ablation, gap_recovered = [], []
+    strategies = [main] + [
+        (ThresholdSelector(strategy, tol=tol, delta=delta), None)
+        for strategy, tol in ABLATION_STRATEGIES
+    ]
     for name in ABLATION_SCORES:
-        for k, (strategy, strategy_tol) in enumerate(
-            (main_strategy,) + ABLATION_STRATEGIES
-        ):
-            risk = strategy == "risk_control"
-            strategy_selector = ThresholdSelector(
-                strategy, tol=strategy_tol, delta=RISK_DELTA
+        for k, (strategy_selector, label) in enumerate(strategies):
+            risk = (
+                _is_selector(strategy_selector)
+                and strategy_selector.strategy == "risk_control"
             )
             joint.set_params(
                 router=EnergyRouter(score_func=name), threshold=strategy_selector
@@ -546,13 +924,8 @@ def _ablation(joint, test, X_dev, y_dev, main_strategy, cross_fit):
                         test.super_correct,
                     )
                 )
-            label = (
-                f"{strategy} tol={strategy_tol:g}"
-                if strategy in ("match_super", "risk_control")
-                else strategy
-            )
-            if risk:
-                label += f" delta={RISK_DELTA:g}"
+            if label is None:
+                label = _strategy_label(None, strategy_selector)
             entry = test.evaluate(joint, name)
             entry.update(strategy=label, threshold=joint.threshold_)
             if risk:
@@ -729,7 +1102,8 @@ def format_markdown(report):
         lines += [
             "",
             "`risk_control` rows: the loss against the Super is at most `tol` with "
-            f"probability {1 - RISK_DELTA:g} over the calibration sample "
+            f"probability {1 - report.get('delta', RISK_DELTA):g} over the "
+            "calibration sample "
             + (
                 "(dev rows)"
                 if report.get("calibration", "dev") == "dev"
@@ -753,6 +1127,7 @@ def format_markdown(report):
                 f"{_fmt(r['calls_for_50'], '.3f')} | {_fmt(r['calls_for_80'], '.3f')} |"
             )
     machine, versions = report["machine"], report["versions"]
+    lines += ["", _timings_sentence(report.get("timings"))]
     lines += [
         "",
         f"Machine: {machine['platform']}, {machine['cpu_count']} CPUs, device "

@@ -107,13 +107,14 @@ def test_run_errors_are_one_line(tiny_setup, capsys):
             str(tmp_path / "no-such-model"),
             "--data-home",
             str(tmp_path / "home"),
-            "--quiet",
             "--no-plots",
         ]
     )
-    assert code == 1
+    assert code == 2
     err = capsys.readouterr().err
-    assert err.startswith("elang-sk: error:") and "Traceback" not in err
+    assert err.startswith("elang-sk: error: --super ") and "Traceback" not in err
+    # Refused before any work: no model was fitted, no split loaded.
+    assert "no such folder" in err and "[elang-sk]" not in err
 
 
 def test_list_and_help(capsys):
@@ -207,12 +208,14 @@ def test_run_subsample_must_be_positive(capsys):
     assert "must be a positive integer, got 0" in capsys.readouterr().err
 
 
-def test_quiet_transformers_restores_the_progress_bar():
-    """The progress bar of transformers is back on after the command."""
+def test_quiet_loading_restores_the_progress_bar():
+    """transformers' progress bars are back as they were after loading."""
     from transformers.utils import logging
 
+    from elang_sk.hf._loading import quiet_loading
+
     assert logging.is_progress_bar_enabled()
-    with cli._quiet_transformers():
+    with quiet_loading():
         assert not logging.is_progress_bar_enabled()
     assert logging.is_progress_bar_enabled()
 
@@ -283,3 +286,55 @@ def test_protocol_calibration_errors(params, match):
 
     with pytest.raises(ValueError, match=match):
         run_protocol(dataset="toy", **params)
+
+
+def test_rerun_reuses_timings_and_keeps_other_reports(tiny_setup, capfd):
+    """A rerun replaces its own report and says that its timings are reused
+    (and when they were measured); another configuration is refused unless
+    --overwrite. Progress lines name the model and the split."""
+    (swift, super_), tmp_path = tiny_setup
+    out = tmp_path / "out"
+    argv = ["run", "--dataset", "toy", "--swift", swift, "--super", super_]
+    argv += ["--data-home", str(tmp_path / "home"), "--output", str(out)]
+    argv += ["--subsample", "16", "--no-plots", "--device", "cpu"]
+    assert cli.main(argv) == 0
+    err = capfd.readouterr().err
+    assert "[elang-sk] timings measured now" in err
+    # Counts of distinct inputs: the cache computes each text once.
+    for line in ("Super bert1: train features", "Swift bert0: train features"):
+        assert re.search(rf"\[elang-sk\] {line} (\d+)/\1\n", err), err
+    assert re.search(r"\[elang-sk\] Swift bert0: test (\d+)/\1\n", err), err
+    assert json.loads((out / "report.json").read_text())["timings"]["origin"] == (
+        "measured now"
+    )
+
+    assert cli.main(argv) == 0
+    err = capfd.readouterr().err
+    date = json.loads((out / "report.json").read_text())["timings"]["measured_on"]
+    assert (
+        f"[elang-sk] reusing timings measured on {date} (pass --retime to measure "
+        "again)"
+    ) in err
+    assert "train features" not in err  # cached: no forward pass to report
+    assert f"measured on {date}" in (out / "report.md").read_text()
+
+    assert cli.main([*argv, "--score", "softmax"]) == 2
+    err = capfd.readouterr().err
+    assert "holds the report of another run (score 'energy' there" in err
+    assert cli.main([*argv, "--score", "softmax", "--overwrite", "--retime"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["score"] == "softmax"
+    assert report["timings"]["origin"] == "measured now"
+
+
+def test_fixed_threshold_minus_inf_keeps_everything_with_the_swift(tiny_setup):
+    """`--threshold -inf`: a fixed threshold, every input kept by the Swift."""
+    (swift, super_), tmp_path = tiny_setup
+    out = tmp_path / "out"
+    argv = ["run", "--dataset", "toy", "--swift", swift, "--super", super_]
+    argv += ["--data-home", str(tmp_path / "home"), "--output", str(out)]
+    argv += ["--subsample", "16", "--no-plots", "--quiet", "--threshold", "-inf"]
+    assert cli.main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["threshold_strategy"] == "fixed -inf"
+    assert report["table1"][-1]["swift_ratio"] == 1.0

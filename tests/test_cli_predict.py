@@ -106,17 +106,30 @@ def test_bad_rows_are_written_and_reported(saved, tmp_path, capsys):
 
 
 def test_clear_errors(saved, tmp_path, capsys):
-    """Bad folder, file types and columns: exit status 1 and what to do."""
+    """Bad options exit with status 2, data that cannot be predicted with 1;
+    both print one line saying what to do."""
     _, folder, X = saved
     pd.DataFrame({"review": X}).to_parquet(tmp_path / "in.parquet")
     pd.DataFrame({"text": X}).to_parquet(tmp_path / "texts.parquet")
     cases = [
-        (tmp_path, tmp_path / "texts.parquet", "o.parquet", "No manifest.json"),
-        (folder, tmp_path / "in.xlsx", "o.parquet", "--input .* must end in one of"),
-        (folder, tmp_path / "in.parquet", "o.xlsx", "--output .* must end in one of"),
-        (folder, tmp_path / "in.parquet", "o.parquet", "no column 'text'"),
+        (tmp_path, tmp_path / "texts.parquet", "o.parquet", 1, "No manifest.json"),
+        (folder, tmp_path / "in.xlsx", "o.parquet", 2, "--input .* must end in one"),
+        (folder, tmp_path / "in.parquet", "o.xlsx", 2, "--output .* must end in one"),
+        (folder, tmp_path / "no.csv", "o.parquet", 2, "--input .*: no such file"),
+        (folder, tmp_path / "in.parquet", "o.parquet", 1, "no column 'text'"),
     ]
-    for model, source, output, message in cases:
-        assert run(model, source, tmp_path / output) == 1
+    for model, source, output, status, message in cases:
+        assert run(model, source, tmp_path / output) == status
         err = capsys.readouterr().err
         assert re.search("elang-sk: error: .*" + message, err), err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_threshold_minus_inf_keeps_everything_with_the_swift(saved, tmp_path):
+    """--threshold -inf (no "=") is a value, not an option: all Swift."""
+    _, folder, X = saved
+    pd.DataFrame({"text": X}).to_parquet(tmp_path / "in.parquet")
+    for argv in (["--threshold", "-inf"], ["--threshold=-inf"]):
+        out = tmp_path / "out.parquet"
+        assert run(folder, tmp_path / "in.parquet", out, "--quiet", *argv) == 0
+        assert set(pd.read_parquet(out)["served_by"]) == {"swift"}

@@ -770,3 +770,149 @@ def test_model_folder_estimators_fit_clone_and_predict(estimator):
 def test_sklearn_api_checks(check, estimator):
     """The API checks that need no numeric data pass."""
     check("TransformerClassifier", clone(estimator))
+
+
+# -- issue 19: the first hour --------------------------------------------------
+
+TEXTS = ["good film", "bad film", "good plot", "bad plot", "great movie", "awful plot"]
+LABELS = ["pos", "neg", "pos", "neg", "pos", "neg"]
+
+
+@pytest.fixture
+def bert_folder(tmp_path):
+    """A tiny BERT and its tokenizer, saved to a folder."""
+    folder = tmp_path / "bert"
+    make_bert(0).save_pretrained(folder)
+    make_tokenizer("bert").save_pretrained(folder)
+    return folder
+
+
+def test_loading_draws_no_progress_bar(bert_folder, capfd):
+    """transformers' "Loading weights" bars stay hidden in a library call,
+    and their state is restored exactly as it was."""
+    from transformers.utils import logging
+
+    from elang_sk.hf._loading import load_pretrained
+
+    def task_class(config):
+        import transformers
+
+        return transformers.AutoModel, {}
+
+    capfd.readouterr()
+    for enabled in (True, False):
+        (logging.enable_progress_bar if enabled else logging.disable_progress_bar)()
+        try:
+            load_pretrained(str(bert_folder), None, task_class)
+            assert logging.is_progress_bar_enabled() is enabled
+        finally:
+            logging.enable_progress_bar()
+    captured = capfd.readouterr()
+    assert "Loading weights" not in captured.err + captured.out
+    TransformerClassifier(str(bert_folder), device="cpu").fit(TEXTS, LABELS)
+    captured = capfd.readouterr()
+    assert "Loading weights" not in captured.err + captured.out
+
+
+def test_set_output_pandas_in_a_pipeline():
+    """set_output(transform="pandas") names the pooled features, in a Pipeline."""
+    pd = pytest.importorskip("pandas")
+    clf = TransformerClassifier(make_bert(0), make_tokenizer(), device="cpu")
+    pipe = make_pipeline(clf, LogisticRegression()).set_output(transform="pandas")
+    pipe.fit(TEXTS, LABELS)
+    assert pipe.predict(TEXTS).shape == (6,)
+    features = pipe[0].transform(TEXTS)
+    assert isinstance(features, pd.DataFrame)
+    hidden = pipe[0].model_.config.hidden_size
+    assert list(features.columns) == [
+        f"transformerclassifier{i}" for i in range(hidden)
+    ]
+    assert list(pipe[0].get_feature_names_out()) == list(features.columns)
+    plain = clone(clf).set_output(transform="default").fit(TEXTS, LABELS)
+    plain = plain.transform(TEXTS)
+    assert isinstance(plain, np.ndarray)
+    np.testing.assert_allclose(features.to_numpy(), plain, rtol=1e-5)
+
+
+def test_tokenizer_larger_than_the_vocabulary_is_refused():
+    """Token ids the model cannot embed: a clear message, not an IndexError."""
+    model = tiny_bert(4)  # embeds ids 0..3 only
+    with pytest.raises(ValueError, match=r"embeds only 4 ids.*resize_token_embed"):
+        TransformerClassifier(model, make_tokenizer(), device="cpu").fit(TEXTS, LABELS)
+
+
+@pytest.mark.parametrize("device, name", [("cuda", "CUDA"), ("mps", "MPS")])
+def test_unavailable_device_is_a_clear_error(device, name):
+    """device="cuda"/"mps" on a torch without them: what to pass instead."""
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    if device == "mps" and torch.backends.mps.is_available():
+        pytest.skip("MPS is available here")
+    clf = TransformerClassifier(make_bert(0), make_tokenizer(), device=device)
+    message = rf"device='{device}' asks for .*{name} is not available.*device='cpu'"
+    with pytest.raises(ValueError, match=message):
+        clf.fit(TEXTS, LABELS)
+
+
+def test_resolve_device_messages():
+    """A device that is not one, or a GPU index past the last, is named."""
+    from elang_sk.hf._torch_utils import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match=r"--device gpu is not a device: use"):
+        resolve_device("gpu", name="--device")
+    if torch.cuda.is_available():
+        with pytest.raises(ValueError, match="GPU 99, but only"):
+            resolve_device("cuda:99")
+
+
+def test_run_batches_reports_progress_to_a_callback():
+    """A callable progress sees (0, total), every batch, and its close()."""
+    from elang_sk.hf._torch_utils import run_batches
+
+    calls = []
+
+    class Recorder:
+        def __call__(self, done, total):
+            calls.append((done, total))
+
+        def close(self):
+            calls.append("closed")
+
+    out = run_batches([3, 1, 2, 5, 4], 2, lambda rows: np.asarray(rows)[:, None],
+                      progress=Recorder())  # fmt: skip
+    assert out[:, 0].tolist() == [0, 1, 2, 3, 4]
+    assert calls == [(0, 5), (2, 5), (4, 5), (5, 5), "closed"]
+
+
+def test_progress_callback_and_named_bars(monkeypatch):
+    """The classifier hands its callable progress to the forward passes; its
+    own bars name the model and what it computes."""
+    from elang_sk.hf import _torch_utils
+
+    seen = []
+    clf = TransformerClassifier(
+        make_bert(0),
+        make_tokenizer(),
+        device="cpu",
+        batch_size=2,
+        progress=lambda done, total: seen.append((done, total)),
+    ).fit(TEXTS, LABELS)
+    assert seen[0] == (0, 6) and seen[-1] == (6, 6)
+    names = []
+
+    class Bar:
+        n = 0
+
+        def set_description_str(self, desc, refresh=True):
+            names.append(desc)
+
+        def update(self, n):
+            self.n += n
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(_torch_utils, "progress_bar", lambda *args: Bar())
+    clf.set_params(progress=True).predict_logits(TEXTS)
+    assert names == ["BertModel transform"]

@@ -8,6 +8,7 @@ words), and how many tokens an input may have. torch and transformers are
 imported at module level: import this module lazily.
 """
 
+import contextlib
 import copy
 import os
 from numbers import Integral
@@ -164,20 +165,62 @@ def load_pretrained(
     )
     if isinstance(model, str | os.PathLike):
         check_safetensors_folder(model)
-        config = transformers.AutoConfig.from_pretrained(model, **options)
-        auto_class, kwargs = model_class(config)
-        tokenizer = model if tokenizer is None else tokenizer
-        model = auto_class.from_pretrained(
-            model, use_safetensors=True, **options, **kwargs
-        )
+        with quiet_loading():
+            config = transformers.AutoConfig.from_pretrained(model, **options)
+            auto_class, kwargs = model_class(config)
+            tokenizer = model if tokenizer is None else tokenizer
+            model = auto_class.from_pretrained(
+                model, use_safetensors=True, **options, **kwargs
+            )
     if tokenizer is None:
         raise ValueError(
             f"tokenizer must be given when {name} is a loaded model object; "
             "pass the tokenizer object, or its hub id or folder."
         )
     if isinstance(tokenizer, str | os.PathLike):
-        tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer, **options)
+        with quiet_loading():
+            tokenizer = transformers.AutoTokenizer.from_pretrained(tokenizer, **options)
     return model, tokenizer
+
+
+@contextlib.contextmanager
+def quiet_loading():
+    """Hide transformers' own progress bars ("Loading weights") while loading.
+
+    A library call that loads a model should not draw bars of its own; the
+    state of transformers' bars is restored afterwards, exactly as it was
+    (on an error too). The download bars of ``huggingface_hub``, which
+    ``disable_progress_bar`` turns off as well, stay as they were: a long
+    download still shows.
+
+    Examples
+    --------
+    >>> from transformers.utils import logging
+    >>> from elang_sk.hf._loading import quiet_loading
+    >>> before = logging.is_progress_bar_enabled()
+    >>> with quiet_loading():
+    ...     logging.is_progress_bar_enabled()
+    False
+    >>> logging.is_progress_bar_enabled() == before
+    True
+    """
+    from huggingface_hub import utils as hub_utils
+    from transformers.utils import logging
+
+    enabled = logging.is_progress_bar_enabled()
+    hub_enabled = not hub_utils.are_progress_bars_disabled()
+    logging.disable_progress_bar()
+    if hub_enabled:
+        hub_utils.enable_progress_bars()
+    try:
+        yield
+    finally:
+        if enabled:
+            logging.enable_progress_bar()
+        if hub_enabled:
+            hub_utils.enable_progress_bars()
+        else:
+            hub_utils.disable_progress_bars()
 
 
 def check_safetensors_folder(model):

@@ -18,11 +18,73 @@ _DTYPES = {
 }
 
 
-def resolve_device(device):
-    """``"auto"`` -> CUDA when available, else CPU; anything else -> torch.device."""
+def resolve_device(device, name="device"):
+    """``"auto"`` -> CUDA when available, else CPU; anything else -> torch.device.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``, ...
+    name : str, default="device"
+        The parameter or option that gave ``device``, for the messages
+        (``"--device"`` names a command line option).
+
+    Returns
+    -------
+    device : torch.device
+
+    Raises
+    ------
+    ValueError
+        If ``device`` is not a device name, or names CUDA (or a CUDA index)
+        or MPS that this torch cannot use.
+
+    Examples
+    --------
+    >>> from elang_sk.hf._torch_utils import resolve_device
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+
+    def spell(value):
+        return f"{name} {value}" if name.startswith("-") else f"{name}={value!r}"
+
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(
+            f"{spell(device)} is not a device: use {spell('auto')} (CUDA when "
+            f"available, else the CPU), {spell('cpu')}, {spell('cuda')}, "
+            f"{spell('cuda:1')} or {spell('mps')}."
+        ) from None
+    fix = f"Use {spell('cpu')}, or {spell('auto')} to use a GPU when there is one."
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            why = (
+                f"this torch ({torch.__version__}) was built without CUDA"
+                if torch.version.cuda is None
+                else "no CUDA GPU is visible (check the driver and "
+                "CUDA_VISIBLE_DEVICES)"
+            )
+            raise ValueError(
+                f"{spell(str(device))} asks for CUDA, but CUDA is not available: "
+                f"{why}. {fix}"
+            )
+        count = torch.cuda.device_count()
+        if resolved.index is not None and resolved.index >= count:
+            raise ValueError(
+                f"{spell(str(device))} asks for CUDA GPU {resolved.index}, but "
+                f"only {count} GPU(s) are visible (0 to {count - 1}). Use "
+                f"{spell('cuda:0')}, or {spell('auto')}."
+            )
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(
+            f"{spell(str(device))} asks for Apple's MPS, but MPS is not available "
+            f"here (it needs an Apple-silicon Mac and a torch built with it). {fix}"
+        )
+    return resolved
 
 
 def resolve_dtype(dtype, device, model_dtype):
@@ -122,7 +184,53 @@ def to_device(tensor, device):
     return tensor.pin_memory().to(device, non_blocking=True)
 
 
-def run_batches(lengths, batch_size, forward, *, progress="auto", min_ratio=0.0):
+class BarProgress:
+    """A tqdm bar named ``desc``, as a :func:`run_batches` progress callback.
+
+    Parameters
+    ----------
+    progress : bool or "auto"
+        Whether to show the bar, as :func:`elang_sk._utils.progress_bar`
+        decides: ``"auto"`` on a terminal, for more than one batch.
+    desc : str
+        What the bar names (the model and what it computes).
+    batch_size : int
+        Inputs per batch, for ``"auto"``.
+
+    Examples
+    --------
+    >>> from elang_sk.hf._torch_utils import BarProgress
+    >>> report = BarProgress(False, "bert transform", 8)
+    >>> report(0, 100); report(8, 100); report.close()
+    """
+
+    def __init__(self, progress, desc, batch_size):
+        self.progress, self.desc, self.batch_size = progress, desc, batch_size
+        self.bar = None
+
+    def __call__(self, done, total):
+        if done == 0:
+            self.close()
+            self.bar = progress_bar(-(-total // self.batch_size), total, self.progress)
+            if self.bar is not None:
+                self.bar.set_description_str(self.desc, refresh=False)
+        elif self.bar is not None:
+            self.bar.update(done - self.bar.n)
+
+    def close(self):
+        """Close the bar, if one is shown."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __deepcopy__(self, memo):
+        # A progress reporter is shared by clones, like a logger.
+        return self
+
+
+def run_batches(
+    lengths, batch_size, forward, *, progress="auto", min_ratio=0.0, desc=None
+):
     """Run ``forward(rows)`` over length-sorted batches; rows back in input order.
 
     Parameters
@@ -136,15 +244,20 @@ def run_batches(lengths, batch_size, forward, *, progress="auto", min_ratio=0.0)
         per index in ``rows``. Tensors are brought to the host once, after
         the last batch: a copy per batch would make the host wait for the
         device after every batch instead of preparing the next one.
-    progress : bool or "auto"
+    progress : bool, "auto" or callable
         Whether to show a tqdm bar over the inputs, as
-        :func:`elang_sk.joint._base.progress_bar` decides over the batches:
-        ``"auto"`` on a terminal only, True off one too, False never.
+        :func:`elang_sk._utils.progress_bar` decides over the batches:
+        ``"auto"`` on a terminal only, True off one too, False never. A
+        callable is called as ``progress(done, total)``: ``(0, total)``
+        first, then after every batch with the inputs done so far; its
+        ``close()``, if it has one, when the run ends (on an error too).
     min_ratio : float, default=0.0
         A batch also ends before an input shorter than ``min_ratio`` times its
         longest, so that no input is padded by more than ``1 / min_ratio``:
         what a few routed inputs of mixed lengths would otherwise waste in
         one batch. 0 fills every batch.
+    desc : str, default=None
+        The name of the tqdm bar (the model and what it computes).
 
     Returns
     -------
@@ -153,10 +266,12 @@ def run_batches(lengths, batch_size, forward, *, progress="auto", min_ratio=0.0)
     # Longest first: an out-of-memory error, if any, comes on the first batch.
     order = np.argsort(-np.asarray(lengths), kind="stable")
     sorted_lengths = np.asarray(lengths)[order]
-    bar = progress_bar(-(-len(order) // batch_size), len(order), progress)
+    if not callable(progress):
+        progress = BarProgress(progress, desc or "forward", batch_size)
     pending = []
     start = 0
     try:
+        progress(0, len(order))
         while start < len(order):
             rows = order[start : start + batch_size]
             if min_ratio:
@@ -173,11 +288,11 @@ def run_batches(lengths, batch_size, forward, *, progress="auto", min_ratio=0.0)
                 continue
             pending.append((rows, values))
             start += len(rows)
-            if bar is not None:
-                bar.update(len(rows))
+            progress(start, len(order))
     finally:
-        if bar is not None:
-            bar.close()
+        close = getattr(progress, "close", None)
+        if close is not None:
+            close()
     out = None
     for rows, values in pending:
         if isinstance(values, torch.Tensor):

@@ -25,7 +25,13 @@ import joblib
 import numpy as np
 import torch
 from scipy.special import log_softmax, softmax
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    TransformerMixin,
+    _fit_context,
+    clone,
+)
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
@@ -42,13 +48,13 @@ from elang_sk.hf._loading import (
     position_limit,
     sequence_columns,
 )
-from elang_sk.hf._torch_utils import resolve_device, resolve_dtype
+from elang_sk.hf._torch_utils import BarProgress, resolve_device, resolve_dtype
 from elang_sk.hf._training import fine_tune, fit_head, teacher_targets
 
 _METHODS = ("predict", "predict_proba", "predict_logits", "transform")
 
 
-class TransformerClassifier(ClassifierMixin, BaseEstimator):
+class TransformerClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
     """A Hugging Face transformers model as a text classifier.
 
     Wraps one of three kinds of model, picked by ``task``:
@@ -133,9 +139,14 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         Per-input disk cache of model outputs, keyed by the
         :meth:`elang_fingerprint`, the method and the input text: reused
         across ``fit``, predictions, cross-validation folds and processes.
-    progress : bool or "auto", default="auto"
-        Show a tqdm progress bar (when tqdm is installed). ``"auto"``: for runs
-        of more than 10 batches when stderr is a terminal.
+    progress : bool, "auto" or callable, default="auto"
+        Show a tqdm progress bar (when tqdm is installed), named after the
+        model and what it computes (``transform`` or ``predict_logits``).
+        ``"auto"``: for runs of more than one batch when stderr is a terminal.
+        A callable is called instead as ``progress(done, total)``: ``(0,
+        total)`` when a run of forward passes starts, then after every batch
+        with the inputs done (and its ``close()``, if any, when the run ends),
+        e.g. to write progress lines to a log.
     random_state : int, RandomState instance or None, default=0
         Seeds head initialisation, dropout and shuffling when fine-tuning.
     trust_remote_code : bool, default=False
@@ -244,7 +255,7 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         "device": [str, torch.device],
         "dtype": [StrOptions({"auto", "float32", "float16", "bfloat16"}), torch.dtype],
         "memory": [None, str, os.PathLike, joblib.Memory, OutputCache],
-        "progress": ["boolean", StrOptions({"auto"})],
+        "progress": ["boolean", StrOptions({"auto"}), callable],
         "random_state": ["random_state"],
         "trust_remote_code": ["boolean"],
     }
@@ -415,8 +426,40 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
             model.to(device=self.device_, dtype=self.dtype_)
         model.eval()
         self.model_ = model
+        self._check_vocabulary()
+
+    def _check_vocabulary(self):
+        """Refuse a tokenizer that makes ids the model has no embedding for.
+
+        torch would fail in the middle of a forward pass with "index out of
+        range in self" (on a CPU) or a device-side assert (on a GPU).
+        """
+        try:
+            rows = self.model_.get_input_embeddings().num_embeddings
+        except (AttributeError, NotImplementedError):
+            return
+        size = len(self.tokenizer_)
+        if size > rows:
+            raise ValueError(
+                f"The tokenizer makes token ids up to {size - 1}, but the model "
+                f"({type(self.model_).__name__}) embeds only {rows} ids (0 to "
+                f"{rows - 1}): the tokenizer is not the model's. Pass the "
+                "model's own tokenizer (tokenizer=None loads it from the model's "
+                "folder or hub id), or resize the model's embeddings first: "
+                "model.resize_token_embeddings(len(tokenizer))."
+            )
+
+    def _progress(self, method):
+        """``progress`` as :func:`run_batches` takes it: a bar names the model."""
+        if callable(self.progress):
+            return self.progress
+        name = getattr(self.model_.config, "name_or_path", "") or ""
+        name = os.path.basename(os.path.normpath(name)) if name else ""
+        desc = f"{name or type(self.model_).__name__} {method}"
+        return BarProgress(self.progress, desc, self.batch_size)
 
     def _forward(self):
+        self._check_vocabulary()
         return HFForward(
             model=self.model_,
             tokenizer=self.tokenizer_,
@@ -447,7 +490,7 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
                 texts,
                 forward.features,
                 batch_size=self.batch_size,
-                progress=self.progress,
+                progress=self._progress("transform"),
             )
 
         fingerprint = None if self.memory is None else self._encoder_fingerprint()
@@ -471,6 +514,46 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return self._transform(check_texts(X))
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the pooled features of :meth:`transform`.
+
+        ``transformerclassifier0``, ``transformerclassifier1``, ... (one per
+        hidden unit), as scikit-learn names the outputs of a transformer that
+        makes new features: with them, ``set_output(transform="pandas")``
+        makes :meth:`transform` return a DataFrame, in a
+        :class:`~sklearn.pipeline.Pipeline` too.
+
+        Parameters
+        ----------
+        input_features : None
+            Unused: the inputs are texts, not named features.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            One name per column of :meth:`transform`.
+        """
+        check_is_fitted(self)
+        n_features = self.model_.config.hidden_size
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(n_features)], dtype=object)
+
+    def set_output(self, *, transform=None):
+        """Choose the container :meth:`transform` returns (scikit-learn's API).
+
+        Parameters
+        ----------
+        transform : {"default", "pandas", "polars"} or None, default=None
+            ``"pandas"`` makes :meth:`transform` return a DataFrame whose
+            columns are :meth:`get_feature_names_out`; ``"default"`` a NumPy
+            array; None leaves it unchanged.
+
+        Returns
+        -------
+        self : TransformerClassifier
+        """
+        return super().set_output(transform=transform)
 
     def predict_logits(self, X):
         """Raw per-class logits, one column per class of ``classes_``.
@@ -499,7 +582,7 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
                 texts,
                 forward.logits,
                 batch_size=self.batch_size,
-                progress=self.progress,
+                progress=self._progress("predict_logits"),
             )
 
         fingerprint = None if self.memory is None else self.elang_fingerprint()
@@ -744,6 +827,7 @@ class TransformerClassifier(ClassifierMixin, BaseEstimator):
         self.device_ = resolve_device(self.device)
         self.dtype_ = dtype
         self.model_ = state["model"].to(device=self.device_, dtype=dtype).eval()
+        self._check_vocabulary()
         return self
 
     def __sklearn_clone__(self):
