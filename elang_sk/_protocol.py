@@ -288,10 +288,12 @@ def _timings_sentence(source):
     )
 
 
-def _timings_line(source):
+def _timings_line(source, n_sample=None):
     """The progress line saying where the timings come from."""
     if source["origin"] == "measured now":
-        return "timings measured now"
+        if n_sample is None:
+            return "timings measured now"
+        return f"timings measured now (fresh forward passes of {n_sample} inputs)"
     date = source["measured_on"] or "an earlier run (date not recorded)"
     what = "some timings" if source["origin"] == "partly reused" else "timings"
     return f"reusing {what} measured on {date} (pass --retime to measure again)"
@@ -457,13 +459,12 @@ def run_protocol(
     _say("evaluating on test", quiet)
     progress.split = "test"
     test = _Evaluation(swift_clf, super_clf, X_test, y_test, cache, time_sample, retime)
-    _say(f"timed fresh forward passes on {len(test.sample)} test inputs", quiet)
     label = _strategy_label(threshold, selector)
     main = test.evaluate(joint, f"E-LANG ({score}, {label})")
     main["threshold"] = joint.threshold_
     main.update(test.wall_time(joint))
     timings = test.timings.source()
-    _say(_timings_line(timings), quiet)
+    _say(_timings_line(timings, len(test.sample)), quiet)
     table1 = [
         test.row(
             "Swift",
