@@ -407,3 +407,37 @@ def test_text_cascade_refuses_a_missing_text():
     with pytest.raises(TypeError, match=r"X\[1\] is None.*first model takes raw"):
         cascade.predict(["good", None])
     assert cascade.predict(["good film"]).tolist() == [1]
+
+
+def test_a_later_stage_computes_its_features_once_per_input():
+    """A middle stage scores the rows that reach it and answers the ones it
+    keeps from the same pass: its features run once per reaching input."""
+    from sklearn.base import BaseEstimator, TransformerMixin
+    from sklearn.pipeline import make_pipeline
+
+    seen = []
+
+    class CountingScaler(TransformerMixin, BaseEstimator):
+        def fit(self, X, y=None):
+            self.fitted_ = True
+            return self
+
+        def transform(self, X):
+            seen.append(len(X))
+            return np.asarray(X) * 2.0
+
+    X, y = make_classification(n_samples=900, n_informative=5, random_state=0)
+    first = LogisticRegression(C=0.01).fit(X[:300], y[:300])
+    middle = make_pipeline(CountingScaler(), LogisticRegression()).fit(X[:300], y[:300])
+    last = LogisticRegression(C=10).fit(X[:300], y[:300])
+    cascade = CascadeClassifier(
+        [("first", first), ("middle", middle), ("last", last)],
+        routers="softmax",
+        thresholds=[0.8, 0.8],
+    ).fit(X[300:600], y[300:600])
+    reached = int((cascade.route(X[600:], method=None).stage >= 1).sum())
+    kept = int((cascade.route(X[600:]).stage == 1).sum())
+    assert 0 < kept < reached
+    seen.clear()
+    cascade.predict(X[600:])
+    assert seen == [reached]

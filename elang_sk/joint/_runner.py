@@ -4,7 +4,7 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
 
-from elang_sk._cache import hash_inputs, resolve_cache, timed_compute
+from elang_sk._cache import timed_compute
 from elang_sk._fingerprint import fingerprint
 from elang_sk._utils import n_samples
 
@@ -13,9 +13,11 @@ class ModelRunner:
     """Runs the methods of one fitted sub-model on (subsets of) one input set.
 
     Outputs go through the per-input cache when there is one, and are kept in
-    memory for the duration of one call, so that e.g. a Pipeline's features are
-    computed once for both its logits and its labels. Without a cache nothing
-    is hashed or fingerprinted: serving pays only for the model itself.
+    memory for the duration of one call, so that e.g. a Pipeline's features
+    are computed once for both its logits and its labels, and a stage that
+    scored the rows reaching it answers the ones it keeps without a second
+    pass. Without a cache nothing is hashed or fingerprinted: serving pays
+    only for the model itself.
 
     Parameters
     ----------
@@ -42,24 +44,14 @@ class ModelRunner:
         self._fingerprint = None
         self._memo = {}
 
-    @classmethod
-    def pair(cls, swift, super_, X, memory):
-        """The Swift's and the Super's runners of one call, sharing input keys."""
-        cache = resolve_cache(memory)
-        keys = hash_inputs(X) if cache is not None else None
-        return (
-            cls(swift, X, cache, keys, role="Swift"),
-            cls(super_, X, cache, keys, role="Super"),
-        )
-
     def __call__(self, method, rows=None):
         """Output of ``method`` on the rows ``rows`` (all rows when None).
 
         Returns the values and the compute seconds per input.
         """
-        if method in self._memo:
-            values, seconds = self._memo[method]
-            return (values, seconds) if rows is None else (values[rows], seconds[rows])
+        remembered = self._remembered(method, rows)
+        if remembered is not None:
+            return remembered
         all_rows = rows is None
         rows = np.arange(self.n) if all_rows else np.asarray(rows, np.intp)
         est = self.estimator
@@ -86,8 +78,28 @@ class ModelRunner:
                 )
         self._check_length(values, rows.size, method)
         if all_rows:
-            self._memo[method] = values, seconds
+            self._memo[method] = None, values, seconds
+        elif method not in self._memo and np.all(rows[1:] > rows[:-1]):
+            # A later stage scores the rows that reach it, then answers the
+            # ones it keeps (a subset): the answer reuses this pass.
+            self._memo[method] = rows, values, seconds
         return values, seconds
+
+    def _remembered(self, method, rows):
+        """``method`` on ``rows`` from an earlier pass of this call, or None."""
+        entry = self._memo.get(method)
+        if entry is None:
+            return None
+        known, values, seconds = entry
+        if known is None:  # computed on every row
+            return (values, seconds) if rows is None else (values[rows], seconds[rows])
+        if rows is None:
+            return None
+        rows = np.asarray(rows, np.intp)
+        at = np.searchsorted(known, rows)
+        if at.size and (at.max() >= known.size or not np.array_equal(known[at], rows)):
+            return None  # not a subset of the rows computed
+        return values[at], seconds[at]
 
     def _check_length(self, values, expected, method):
         got = n_samples(values)
