@@ -359,13 +359,45 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
             chosen = request if isinstance(request, list) else selection.thresholds
             self.curve_ = calibration_curve(self.calibration_, chosen)
 
-    def _restore_calibration(self, calibration, costs, selection):
-        """Set the calibration from saved arrays, checked as ``fit`` makes them.
+    def _mean_costs(self, n):
+        """Per-stage costs of ``n`` inputs at the means found in ``fit``.
+
+        How measured times and given costs are charged (FLOPs are counted on
+        the inputs instead).
+        """
+        return Bunch(
+            router=np.repeat(self.costs_.stage_router[:, None], n, axis=1),
+            full=np.repeat(self.costs_.stage_full[:, None], n, axis=1),
+            unit=self.costs_.unit,
+        )
+
+    def _calibration_state(self):
+        """The part of ``fitted_state`` every joint estimator has (JSON-able
+        apart from the arrays): see :data:`CALIBRATION_STATE_KEYS`."""
+        return {
+            "calibration": {key: self.calibration_[key] for key in CALIBRATION_KEYS},
+            "costs": {
+                "stage_router": self.costs_.stage_router.tolist(),
+                "stage_full": self.costs_.stage_full.tolist(),
+                "unit": self.costs_.unit,
+            },
+            "selection": selection_summary(self.threshold_selection_),
+            "calibrated_on": self.calibrated_on_,
+        }
+
+    def _restore_calibration(self, state):
+        """Set the state of :meth:`_calibration_state`, checked as ``fit`` makes it.
 
         The calibration is rebuilt with the same functions as ``fit``, the
         curve and the selection recomputed from it, and the saved thresholds
         kept to the last bit.
         """
+        calibration, costs, selection = (
+            state["calibration"],
+            state["costs"],
+            state["selection"],
+        )
+        self.calibrated_on_ = check_calibrated_on(state["calibrated_on"])
         arrays = {key: np.asarray(calibration[key]) for key in CALIBRATION_KEYS}
         for key, value in arrays.items():
             if value.dtype.kind not in "biuf" or (
@@ -842,6 +874,9 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
 
 # -- the fitted state shared by every joint estimator ------------------------------
 
+
+#: The keys of the fitted state that every joint estimator shares.
+CALIBRATION_STATE_KEYS = ("calibration", "costs", "selection", "calibrated_on")
 
 #: The per-stage arrays of ``calibration_``: what is saved and restored.
 CALIBRATION_KEYS = (

@@ -24,12 +24,10 @@ from elang_sk._validation import (
     check_texts,
 )
 from elang_sk.joint._base import (
-    CALIBRATION_KEYS,
+    CALIBRATION_STATE_KEYS,
     BaseJoint,
-    check_calibrated_on,
     fit_unfitted,
     make_router,
-    selection_summary,
 )
 from elang_sk.joint._runner import ModelRunner
 from elang_sk.routing._router import cross_fit_scores
@@ -274,12 +272,7 @@ class BaseJointClassifier(ClassifierMixin, BaseJoint):
     def _costs_on(self, X):
         if self.costs_.unit == "FLOPs":
             return self._flops(X)
-        n = n_samples(X)
-        return Bunch(
-            router=np.repeat(self.costs_.stage_router[:, None], n, axis=1),
-            full=np.repeat(self.costs_.stage_full[:, None], n, axis=1),
-            unit=self.costs_.unit,
-        )
+        return self._mean_costs(n_samples(X))
 
     def _call_costs(self, runs, stage, y_pred):
         costs = self._costs_on(runs[0].X)
@@ -469,7 +462,6 @@ class BaseJointClassifier(ClassifierMixin, BaseJoint):
          'models', 'routers', 'selection']
         """
         check_is_fitted(self, "calibration_")
-        cal = self.calibration_
         return {
             "models": dict(zip(self.stage_names_, self.estimators_, strict=True)),
             "routers": list(self.routers_),
@@ -477,14 +469,7 @@ class BaseJointClassifier(ClassifierMixin, BaseJoint):
                 {"method": s.method, "head": bool(s.head)} for s in self.logit_sources_
             ],
             "classes": np.asarray(self.classes_),
-            "calibration": {key: cal[key] for key in CALIBRATION_KEYS},
-            "costs": {
-                "stage_router": self.costs_.stage_router.tolist(),
-                "stage_full": self.costs_.stage_full.tolist(),
-                "unit": self.costs_.unit,
-            },
-            "selection": selection_summary(self.threshold_selection_),
-            "calibrated_on": self.calibrated_on_,
+            **self._calibration_state(),
         }
 
     def restore_fitted_state(self, state):
@@ -548,13 +533,10 @@ class BaseJointClassifier(ClassifierMixin, BaseJoint):
         self.estimators_ = models
         self.classes_ = classes
         self.routers_ = routers
-        self.calibrated_on_ = check_calibrated_on(state["calibrated_on"])
         self.logit_sources_ = [
             LogitSource(_check_source(s["method"]), bool(s["head"])) for s in sources
         ]
-        self._restore_calibration(
-            state["calibration"], state["costs"], state["selection"]
-        )
+        self._restore_calibration(state)
         return self
 
     # -- scikit-learn protocol --------------------------------------------------
@@ -597,10 +579,7 @@ _STATE_KEYS = (
     "routers",
     "logit_sources",
     "classes",
-    "calibration",
-    "costs",
-    "selection",
-    "calibrated_on",
+    *CALIBRATION_STATE_KEYS,
 )
 _SOURCE_METHODS = (
     None,

@@ -12,7 +12,6 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import _fit_context, clone
-from sklearn.utils import Bunch
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -32,11 +31,9 @@ from elang_sk.hf._seq2seq_models import load_model
 from elang_sk.hf._seq2seq_runs import Seq2SeqRuns
 from elang_sk.hf._torch_utils import resolve_device
 from elang_sk.joint._base import (
-    CALIBRATION_KEYS,
+    CALIBRATION_STATE_KEYS,
     BaseJoint,
-    check_calibrated_on,
     make_router,
-    selection_summary,
 )
 from elang_sk.metrics import QUALITY_METRICS, corpus_quality, sentence_chrf
 from elang_sk.routing._router import EnergyRouter
@@ -550,11 +547,7 @@ class JointSeq2Seq(BaseJoint):
                 self.flops(run.X, swift_out, np.where(keep, "", y_pred))
             )
         else:
-            n = len(keep)
-            costs = Bunch(
-                router=np.repeat(self.costs_.stage_router[:, None], n, axis=1),
-                full=np.repeat(self.costs_.stage_full[:, None], n, axis=1),
-            )
+            costs = self._mean_costs(len(keep))
         # Each model alone: the calibration means (they did not decode every
         # input here).
         costs.alone = self.costs_.stage_full
@@ -724,18 +717,11 @@ class JointSeq2Seq(BaseJoint):
             "score": self.score_,
             "generation_kwargs": dict(self.generation_kwargs_),
             "head": head,
-            "calibration": {key: self.calibration_[key] for key in CALIBRATION_KEYS},
-            "costs": {
-                "stage_router": self.costs_.stage_router.tolist(),
-                "stage_full": self.costs_.stage_full.tolist(),
-                "unit": self.costs_.unit,
-            },
-            "selection": selection_summary(self.threshold_selection_),
             "outputs": {
                 role: np.asarray(self.calibration_[f"{role}_outputs"]).tolist()
                 for role in ("swift", "super")
             },
-            "calibrated_on": self.calibrated_on_,
+            **self._calibration_state(),
         }
 
     def restore_fitted_state(self, state):
@@ -768,14 +754,10 @@ class JointSeq2Seq(BaseJoint):
             "score",
             "generation_kwargs",
             "head",
-            "calibration",
-            "costs",
-            "selection",
             "outputs",
-            "calibrated_on",
+            *CALIBRATION_STATE_KEYS,
         )
         state = check_state_keys(state, keys, "JointSeq2Seq")
-        self.calibrated_on_ = check_calibrated_on(state["calibrated_on"])
         if sorted(state["models"]) != ["super", "swift"]:
             raise ValueError("The saved state needs a 'swift' and a 'super' model.")
         if not isinstance(state["score"], BaseScore):
@@ -797,9 +779,7 @@ class JointSeq2Seq(BaseJoint):
         self.head_ = None
         if state["head"] is not None:
             self.head_ = head_from_state(state["head"], self.device_)
-        self._restore_calibration(
-            state["calibration"], state["costs"], state["selection"]
-        )
+        self._restore_calibration(state)
         n = self.calibration_.stage_scores.shape[1]
         for role in ("swift", "super"):
             outputs = np.asarray(state["outputs"][role], dtype=str)
