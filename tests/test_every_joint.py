@@ -242,3 +242,10 @@ def test_a_bad_knob_is_refused_at_the_next_call(fitted, bad):
             fitted.predict(X_new[:2])
     finally:
         fitted.set_params(**{name: good})
+
+
+@pytest.mark.parametrize("gate", [-1, 5, 1.0, True])
+def test_bad_gate_of_routing_details(gate):
+    cascade = cascade_three().fit(X_cal, y_cal)
+    with pytest.raises(ValueError, match="is not a routed stage"):
+        cascade.routing_details(X_new, gate=gate)

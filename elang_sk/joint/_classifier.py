@@ -405,7 +405,11 @@ class BaseJointClassifier(ClassifierMixin, BaseJoint):
         """
         check_is_fitted(self, "calibration_")
         n_gates = len(self.routers_)
-        if not isinstance(gate, int | np.integer) or not 0 <= gate < n_gates:
+        if (
+            isinstance(gate, bool | np.bool_)
+            or not isinstance(gate, int | np.integer)
+            or not 0 <= gate < n_gates
+        ):
             raise ValueError(
                 f"gate={gate!r} is not a routed stage: give an index in [0, {n_gates})."
             )
