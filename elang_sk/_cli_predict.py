@@ -12,8 +12,6 @@ declared in :mod:`elang_sk.__main__`, which imports this module only when
 import sys
 from pathlib import Path
 
-import numpy as np
-
 _FORMATS = (".parquet", ".pq", ".jsonl", ".csv", ".txt")
 _ROW_ID = "row_id"  # elang_sk.distributed.ROW_ID, without importing pandas
 
@@ -99,60 +97,6 @@ def _progress(total, quiet, n_batches):
     return bar.update, bar.close
 
 
-def _empty_texts(frame, text_column):
-    """Boolean mask of the rows whose text is a string with nothing but spaces."""
-    return np.fromiter(
-        (isinstance(text, str) and not text.strip() for text in frame[text_column]),
-        bool,
-        len(frame),
-    )
-
-
-def _split_empty_texts(frame, text_column):
-    """``(rows to predict, rows with an empty text)``, both with their row ids.
-
-    An empty text (an empty CSV cell, a blank line of a .txt file) has
-    nothing to predict: it is a bad row, like a missing text, and is written
-    with ``served_by="error"``. Row ids are added first when the input has
-    none (``0..n-1``, as the stages would number the rows), so that both
-    parts keep their place in the output.
-    """
-    empty = _empty_texts(frame, text_column)
-    if not empty.any():
-        return frame, None
-    if _ROW_ID not in frame.columns:
-        frame = frame.assign(**{_ROW_ID: np.arange(len(frame), dtype=np.int64)})
-    return frame[~empty].reset_index(drop=True), frame[empty]
-
-
-def _with_empty_rows(result, empty):
-    """``result`` with the rows of empty texts recorded as bad rows, in order."""
-    import pandas as pd
-
-    if empty is None:
-        return result
-    messages = [
-        f"row {_item(row_id)!r}: ValueError: the text is empty (an empty cell or a "
-        "blank line): there is nothing to predict. Fill it in, or drop the row."
-        for row_id in empty[_ROW_ID]
-    ]
-    outputs = {
-        "prediction": None,
-        "served_by": "error",
-        "routing_score": np.nan,
-        "error": messages,
-    }
-    if "probabilities" in result.columns:
-        outputs["probabilities"] = None
-    bad = empty.assign(**outputs)
-    merged = pd.concat([result, bad[result.columns]], ignore_index=True)
-    return merged.sort_values(_ROW_ID, kind="stable").reset_index(drop=True)
-
-
-def _item(value):
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def check_arguments(args):
     """Refuse bad ``predict`` arguments before any model or table is read.
 
@@ -214,13 +158,12 @@ def run(args):
 
     check_arguments(args)
     batch_size = check_batch_size(args.batch_size, "--batch-size")
-    frame = empty = None
+    frame = None
     if args.ray_address is None:
         frame = read_table(args.input)
         check_columns(frame.columns, args.text_column)
         if _ROW_ID in frame.columns:
             check_row_ids(frame[_ROW_ID], _ROW_ID)
-        frame, empty = _split_empty_texts(frame, args.text_column)
     use_ray = args.ray_address is not None or (
         len(frame) >= args.ray_min_rows and len(frame) > 0 and _ray_available()
     )
@@ -258,7 +201,6 @@ def run(args):
             )
         finally:
             close()
-    result = _with_empty_rows(result, empty)
     write_table(result, args.output)
     bad = result["error"].notna()
     where = "Ray" if use_ray else "this process"

@@ -189,8 +189,9 @@ class _Stage:
         present = np.array([i for i, t in enumerate(texts) if not _missing(t)], np.intp)
         for i in np.setdiff1d(np.arange(len(texts)), present):
             out["error"][i] = (
-                f"row {_item(ids[i])!r}: ValueError: the text is empty or missing; "
-                "give every row a text, or drop it."
+                f"row {_item(ids[i])!r}: ValueError: the text is empty or missing "
+                "(an empty cell or a blank line): there is nothing to predict. "
+                "Fill it in, or drop the row."
             )
             out["served_by"][i] = "error"
         if not present.size:
