@@ -158,7 +158,7 @@ def run(args):
 
     check_arguments(args)
     batch_size = check_batch_size(args.batch_size, "--batch-size")
-    frame = None
+    frame = stages = None
     if args.ray_address is None:
         frame = read_table(args.input)
         check_columns(frame.columns, args.text_column)
@@ -187,6 +187,7 @@ def run(args):
         ).to_pandas()
     else:
         joint = load_joint(args.model)
+        stages = joint.stage_names_
         n_batches = -(-len(frame) // batch_size)
         update, close = _progress(len(frame), args.quiet, n_batches)
         try:
@@ -214,10 +215,14 @@ def run(args):
         )
         return 1
     served = result["served_by"].value_counts().to_dict()
+    # Every stage by name, in order when the model was loaded here (a
+    # cascade's stages are not "swift" and "super").
+    names = stages if stages is not None else list(served)
+    counts = ", ".join(f"{name}: {served.get(name, 0)}" for name in names)
     if not args.quiet:
         print(
             f"wrote {len(result)} predictions to {args.output} (ran in {where}; "
-            f"swift: {served.get('swift', 0)}, super: {served.get('super', 0)})",
+            f"{counts})",
             file=sys.stderr,
         )
     return 0

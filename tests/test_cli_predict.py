@@ -133,3 +133,35 @@ def test_threshold_minus_inf_keeps_everything_with_the_swift(saved, tmp_path):
         out = tmp_path / "out.parquet"
         assert run(folder, tmp_path / "in.parquet", out, "--quiet", *argv) == 0
         assert set(pd.read_parquet(out)["served_by"]) == {"swift"}
+
+
+def test_summary_counts_every_stage_of_a_cascade(tmp_path, capsys):
+    """The closing line names a cascade's stages, not "swift" and "super"."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from elang_sk import CascadeClassifier
+
+    texts = ["good film", "great plot", "bad film", "awful plot"] * 20
+    labels = [1, 1, 0, 0] * 20
+
+    def pipe(C):
+        return make_pipeline(TfidfVectorizer(), LogisticRegression(C=C)).fit(
+            texts, labels
+        )
+
+    cascade = CascadeClassifier(
+        [("small", pipe(0.1)), ("mid", pipe(1)), ("big", pipe(10))],
+        routers="softmax",
+        cv=2,
+    ).fit(texts, labels)
+    folder = save_joint(cascade, tmp_path / "cascade")
+    pd.DataFrame({"text": texts[:8]}).to_csv(tmp_path / "in.csv", index=False)
+    argv = ["predict", "--model", str(folder), "--input", str(tmp_path / "in.csv")]
+    assert main(argv + ["--output", str(tmp_path / "out.csv")]) == 0
+    served = pd.read_csv(tmp_path / "out.csv")["served_by"].value_counts()
+    expected = ", ".join(
+        f"{name}: {served.get(name, 0)}" for name in ("small", "mid", "big")
+    )
+    assert expected in capsys.readouterr().err
