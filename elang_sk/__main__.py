@@ -1,4 +1,4 @@
-"""Command line: ``elang-sk run``, ``elang-sk predict`` (or ``python -m elang_sk``).
+"""Command line: ``elang-sk run``, ``predict``, ``serve`` (or ``python -m elang_sk``).
 
 The parser is built from this module alone (argparse and the standard
 library): ``elang-sk --help`` and argument errors answer without importing
@@ -10,6 +10,8 @@ import math
 import os
 import re
 import sys
+
+from elang_sk._cli_serve import add_parser as add_serve_parser
 
 # The defaults and choices of `elang-sk run`, shared with elang_sk._protocol.
 DEFAULTS = dict(
@@ -298,6 +300,7 @@ def _parser():
         "can fetch, with their sizes, descriptions and terms of use.",
     )
     _add_predict_parser(commands)
+    add_serve_parser(commands)
     return parser
 
 
@@ -648,12 +651,23 @@ def _predict(args):
         return 1
 
 
+def _serve(args):
+    from elang_sk._cli_serve import run as run_serve
+
+    return run_serve(args)
+
+
 def _list_command(args):
     _list()
     return 0
 
 
-_COMMANDS = {"run": _run, "predict": _predict, "list": _list_command}
+_COMMANDS = {
+    "run": _run,
+    "predict": _predict,
+    "serve": _serve,
+    "list": _list_command,
+}
 
 
 def main(argv=None):

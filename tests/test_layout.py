@@ -18,6 +18,7 @@ SEAMS = {
     "distributed",
     "_protocol",
     "_cli_predict",
+    "_cli_serve",
     "__main__",
     "serving",
 }

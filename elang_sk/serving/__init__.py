@@ -12,12 +12,26 @@ model. fastapi, uvicorn and prometheus_client are imported only here
 
 from elang_sk.serving._app import create_app
 from elang_sk.serving._operating_point import AdaptivePolicy, OperatingPoint
+from elang_sk.serving._remote import RemoteClassifier, RemoteStageError
 from elang_sk.serving._run import ServerThread, free_port
 
 __all__ = [
     "AdaptivePolicy",
+    "build_ray_app",
     "OperatingPoint",
+    "RemoteClassifier",
+    "RemoteStageError",
     "ServerThread",
     "create_app",
     "free_port",
+    "run_ray",
 ]
+
+
+def __getattr__(name):
+    # Ray is imported only when its builder is asked for.
+    if name in ("build_ray_app", "run_ray"):
+        from elang_sk.serving import _ray
+
+        return getattr(_ray, name)
+    raise AttributeError(f"module 'elang_sk.serving' has no attribute {name!r}")
