@@ -7,6 +7,7 @@ the server modules are imported when the command runs.
 import argparse
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -286,5 +287,13 @@ def run(args):
             _announce(f"http://{args.host}:{port}", app.state.engine.joint, token)
 
     threading.Thread(target=announce, daemon=True).start()
+    # uvicorn drains in-flight requests on SIGINT/SIGTERM, then raises the
+    # signal again: end with status 0 and no KeyboardInterrupt traceback.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stopped)
     server.run()
     return 0
+
+
+def _stopped(signum, frame):
+    raise SystemExit(0)
