@@ -24,7 +24,6 @@ __all__ = [
     "ServerThread",
     "create_app",
     "free_port",
-    "run_ray",
 ]
 
 

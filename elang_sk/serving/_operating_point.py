@@ -117,8 +117,9 @@ class OperatingPoint:
     Parameters
     ----------
     joint : fitted joint estimator
-        Its :meth:`thresholds_for` resolves specs and its
-        :meth:`expected_on_calibration` says what a point is expected to give.
+        Its :meth:`~elang_sk.JointClassifier.thresholds_for` resolves specs,
+        its :meth:`~elang_sk.JointClassifier.expected_on_calibration` says
+        what a point is expected to give.
     history : int, default=100
         Number of changes kept for ``GET /v1/operating-point``.
 

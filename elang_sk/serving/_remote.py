@@ -21,7 +21,7 @@ and records ``n_features_in_`` for numeric inputs.
 requests at once over one pooled :class:`httpx.Client`; answers come back in
 input order. Connection errors, timeouts and HTTP 429/502/503/504 are retried
 ``max_retries`` times with exponential backoff and jitter, waiting what a
-``Retry-After`` header of a 429/503 asks (both capped at :data:`MAX_WAIT_S`);
+``Retry-After`` header of a 429/503 asks (both capped at ``MAX_WAIT_S`` (30 s));
 a 413 splits the request in halves (and, when the server says it is its
 ``max_inputs``, later requests are kept that small). Any other 4xx is the
 caller's error: :class:`ValueError` with the server's message, no retry.
@@ -284,7 +284,7 @@ class RemoteClassifier(ClassifierMixin, BaseEstimator):
         429/502/503/504.
     backoff_s : float, default=0.1
         First wait before a retry; doubled at each retry, with jitter (a
-        uniform factor in [0.5, 1]), capped at :data:`MAX_WAIT_S`. A 429 or
+        uniform factor in [0.5, 1]), capped at ``MAX_WAIT_S`` (30 s). A 429 or
         503 with ``Retry-After`` waits what it says instead (capped too).
     batch_size : int, default=64
         Rows per request. A 413 (more than the server's ``max_inputs``) splits
