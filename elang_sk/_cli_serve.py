@@ -150,6 +150,21 @@ def add_parser(commands):
         "'{\"threshold\": 1.2}'",
     )
     serve.add_argument(
+        "--monitor-window",
+        type=_positive_int,
+        default=None,
+        help="watch live traffic: a drift test of the routing scores against "
+        "calibration every N rows (RoutingMonitor; GET /v1/monitor), off by "
+        "default",
+    )
+    serve.add_argument(
+        "--audit-rate",
+        type=_non_negative_float,
+        default=0.0,
+        help="with --monitor-window: share of the Swift's rows also sent to the "
+        "Super to bound the disagreement (default 0: no audits)",
+    )
+    serve.add_argument(
         "--ray",
         action="store_true",
         help="run each stage as its own Ray Serve deployment (replicas, GPUs, "
@@ -207,6 +222,16 @@ def _adaptive(args):
     )
 
 
+def _monitor(args):
+    if args.monitor_window is None:
+        if args.audit_rate:
+            raise ValueError("--audit-rate needs --monitor-window (e.g. 500).")
+        return None
+    if args.audit_rate > 1:
+        raise ValueError(f"--audit-rate {args.audit_rate} is not a share in [0, 1].")
+    return {"window": args.monitor_window, "audit_rate": args.audit_rate}
+
+
 def _announce(url, joint, token, out=sys.stdout):
     names = " -> ".join(joint.stage_names_)
     print(
@@ -251,6 +276,7 @@ def run(args):
         timeout_ms=args.timeout_ms,
         on_stage_error=args.on_stage_error,
         adaptive=adaptive,
+        monitor=_monitor(args),
     )
     if args.ray:
         from elang_sk.serving import run_ray

@@ -563,3 +563,39 @@ def test_graceful_shutdown_finishes_requests_in_flight(slow):
     assert replies and replies[0].status_code == 200
     with pytest.raises(httpx.ConnectError):
         httpx.get(server.url + "/healthz", timeout=2)
+
+
+# -- live monitoring --------------------------------------------------------------
+
+
+def test_the_monitor_flags_drift_and_audits_off_the_request_path(pair):
+    app = create_app(pair, monitor={"window": 50, "alpha": 0.01, "audit_rate": 0.5})
+    with ServerThread(app) as running:
+        predict(running, X_test.tolist())  # like the calibration data
+        calm = httpx.get(running.url + "/v1/monitor").json()
+        assert calm["windows"] == 3 and not calm["drift_alarm"]
+        shifted = (X_test * 4 + 3).tolist()  # far from anything calibrated
+        for _ in range(3):
+            predict(running, shifted)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # audits finish in the background
+            status = httpx.get(running.url + "/v1/monitor").json()
+            if status["n_audited"] > 0:
+                break
+            time.sleep(0.05)
+        metrics = httpx.get(running.url + "/metrics").text
+    assert status["drift_alarm"] and "DRIFT" in status["message"]
+    assert status["n_audited"] > 0 and status["live_point_is_monitored"]
+    assert _sample(metrics, "elang_monitor_drift_alarm") == 1.0
+    assert _sample(metrics, "elang_monitor_audited_rows") == status["n_audited"]
+
+
+def test_monitor_endpoint_without_a_monitor_and_bad_monitors(pair, server, cascade):
+    reply = httpx.get(server.url + "/v1/monitor")
+    assert reply.status_code == 404 and "no monitor" in reply.json()["error"]
+    from elang_sk import RoutingMonitor
+
+    with pytest.raises(ValueError, match="watches another model"):
+        create_app(pair, monitor=RoutingMonitor(cascade))
+    with pytest.raises(ValueError, match="window"):
+        create_app(pair, monitor={"window": 3})

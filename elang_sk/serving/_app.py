@@ -9,6 +9,7 @@
 ``PUT /v1/operating-point``     admin (``Authorization: Bearer TOKEN``):
                                 change it live, for the next batch
 ``GET /v1/model``               the model card
+``GET /v1/monitor``             drift test and audits of live traffic
 ``GET /metrics``                Prometheus text format
 ``GET /healthz``, ``/readyz``   alive; ready once every stage is warmed up
 ==============================  ==============================================
@@ -297,6 +298,7 @@ def create_app(
     on_stage_error="fallback",
     adaptive=None,
     warmup_inputs="auto",
+    monitor=None,
     stages=None,
 ):
     """The HTTP API of a fitted joint model, as a FastAPI (ASGI) app.
@@ -345,6 +347,14 @@ def create_app(
     warmup_inputs : array-like, "auto" or None, default="auto"
         Rows each stage runs once before ``/readyz`` says ready; "auto"
         sends one text, or one row of zeros for numeric models.
+    monitor : RoutingMonitor, dict or None, default=None
+        Watch live traffic with a :class:`~elang_sk.RoutingMonitor`: every
+        request's first-gate scores feed its drift test (no labels needed),
+        and with ``audit_rate > 0`` that share of the rows the Swift kept is
+        also sent to the last stage, off the request's path, for the
+        anytime-valid disagreement bound. A dict gives the monitor's
+        parameters (``{"window": 500, "audit_rate": 0.02}``). Its state is
+        at ``GET /v1/monitor`` and in ``/metrics``.
     stages : list, default=None
         Stage objects replacing the in-process stages (Ray Serve).
 
@@ -402,6 +412,19 @@ def create_app(
             )
             for k in range(len(joint.stage_names_))
         ]
+    if isinstance(monitor, dict):
+        from elang_sk.routing._monitor import RoutingMonitor
+
+        monitor = RoutingMonitor(joint, **monitor)
+    elif monitor is not None and not hasattr(monitor, "update"):
+        raise TypeError(
+            "monitor must be a RoutingMonitor, a dict of its parameters, or None."
+        )
+    elif monitor is not None and monitor.joint is not joint:
+        raise ValueError(
+            "monitor watches another model than the one served: build it on this "
+            "model, or give its parameters as a dict (e.g. {'window': 500})."
+        )
     engine = ServingEngine(
         joint,
         stages,
@@ -410,6 +433,7 @@ def create_app(
         on_stage_error=settings.on_stage_error,
         adaptive=settings.adaptive,
         warmup_inputs=warmup_inputs,
+        monitor=monitor,
     )
     card = _Card(engine)
 
@@ -593,6 +617,20 @@ def create_app(
             return 200, {**content, "operating_point": engine.operating_point()}, None
 
         return await handled("model", work)
+
+    @app.get("/v1/monitor")
+    async def monitor_status():
+        async def work():
+            status = engine.monitor_status()
+            if status is None:
+                raise RequestError(
+                    404,
+                    "This server has no monitor: start it with monitor=... "
+                    "(create_app) or --monitor-window (elang-sk serve).",
+                )
+            return 200, status, None
+
+        return await handled("monitor", work)
 
     @app.get("/metrics")
     async def metrics():

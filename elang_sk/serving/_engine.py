@@ -74,6 +74,7 @@ class ServingEngine:
         adaptive=None,
         warmup_inputs=None,
         window_s=60.0,
+        monitor=None,
     ):
         self.joint = joint
         self.stages = stages
@@ -91,6 +92,10 @@ class ServingEngine:
             if adaptive is None
             else AdaptiveController(adaptive, self.point, joint)
         )
+        self.monitor = monitor
+        self._audits = set()
+        if monitor is not None:
+            self.metrics.watch_monitor(monitor)
         self.ready = False
         self.not_ready_reason = "the models are loading and warming up"
         self._adaptive_task = self._warm_task = None
@@ -129,7 +134,7 @@ class ServingEngine:
         deadline = time.monotonic() + drain_s
         while self._in_flight and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        for task in (self._adaptive_task, self._warm_task):
+        for task in (self._adaptive_task, self._warm_task, *self._audits):
             if task is not None:
                 task.cancel()
         for stage in self.stages:
@@ -268,7 +273,48 @@ class ServingEngine:
         self.metrics.window.add(latency, counts)
         for label in set(served):
             self.metrics.rows.labels(label).inc(int(np.sum(served == label)))
+        if self.monitor is not None:
+            self._watch(X, scores[0], served, answers["predict"])
         return Bunch(answers=answers, served_by=served, scores=scores)
+
+    # -- live monitoring ------------------------------------------------------------
+
+    def _watch(self, X, first_scores, served, predictions):
+        """Feed the drift test; send an audited share of the Swift's rows on."""
+        monitor = self.monitor
+        monitor.update(first_scores)
+        if monitor.audit_rate <= 0:
+            return
+        kept = np.flatnonzero(served == self.names[0])
+        audited = kept[monitor.should_audit(kept.size)]
+        if audited.size:
+            swift = np.asarray([predictions[i] for i in audited])
+            task = asyncio.create_task(self._audit(X[audited], swift))
+            self._audits.add(task)  # keep a reference until it is done
+            task.add_done_callback(self._audits.discard)
+
+    async def _audit(self, X, swift_answers):
+        """The last stage's answers on audited rows, off the request's path."""
+        try:
+            step = await self.stages[-1].submit(X, None, ("predict",))
+        except (StageFailed, StageOverloaded) as err:
+            self.metrics.errors.labels("audit_skipped").inc()
+            logger.info("audit of %d rows skipped: %s", len(X), err)
+            return
+        self.monitor.record_audit(swift_answers, step.answers["predict"])
+        self.metrics.stage_rows.labels(self.names[-1]).inc(len(X))
+
+    def monitor_status(self):
+        """The monitor's status, and whether the live point is the one it watches."""
+        if self.monitor is None:
+            return None
+        status = dict(self.monitor.status())
+        live = self.point.thresholds()
+        status["monitored_threshold"] = self.monitor.threshold_
+        status["live_threshold"] = float(live[0])
+        status["live_point_is_monitored"] = bool(live[0] == self.monitor.threshold_)
+        status["recent_windows"] = self.monitor.drift_.history[-20:]
+        return status
 
     async def _stage_error(self, k, err, X, pending, methods, answers, served):
         kind = {

@@ -32,6 +32,11 @@ LATENCY_BUCKETS = (
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 
 
+def _number(value):
+    """A gauge value: None as NaN, booleans as 0/1."""
+    return float("nan") if value is None else float(value)
+
+
 class Window:
     """Recent requests: latencies and rows per stage over the last seconds.
 
@@ -193,6 +198,47 @@ class ServerMetrics:
             "Changes of the operating point.",
             ["source"],
             registry=registry,
+        )
+
+    def watch_monitor(self, monitor):
+        """Gauges of a :class:`~elang_sk.RoutingMonitor`, read at scrape time."""
+        from prometheus_client import Gauge
+
+        def gauge(name, doc, read):
+            g = Gauge(name, doc, registry=self.registry)
+            g.set_function(lambda: _number(read()))
+
+        drift = monitor.drift_
+        gauge(
+            "elang_monitor_rows", "Rows fed to the drift test.", lambda: monitor.n_rows_
+        )
+        gauge("elang_monitor_windows", "Drift windows tested.", lambda: drift.n_windows)
+        gauge(
+            "elang_monitor_drift_alarm",
+            "1 once a window of live scores differed from calibration "
+            "(false-alarm rate alpha over the whole stream).",
+            lambda: drift.alarm,
+        )
+        gauge(
+            "elang_monitor_ks_pvalue",
+            "KS p-value of the last window.",
+            lambda: drift.ks_pvalue,
+        )
+        gauge(
+            "elang_monitor_audited_rows",
+            "Swift-kept rows also sent to the Super.",
+            lambda: monitor.status().n_audited,
+        )
+        gauge(
+            "elang_monitor_disagreement_upper",
+            "Anytime-valid upper bound on the share of inputs the joint answers "
+            "differently from the Super.",
+            lambda: monitor.status().overall_upper,
+        )
+        gauge(
+            "elang_monitor_alarm",
+            "1 on a drift or an audit alarm.",
+            lambda: drift.alarm or monitor.audit_alarm_,
         )
 
     def watch_stage(self, index, stage):
