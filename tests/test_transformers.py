@@ -198,6 +198,33 @@ def test_sequence_classification_fine_tune_changes_a_copy():
     assert not torch.equal(clf.model_.classifier.weight.cpu(), before)
 
 
+def test_fine_tuning_reports_progress_over_every_epoch():
+    """A progress callback sees fine-tuning, counted in examples over all epochs."""
+    calls = []
+
+    class Record:
+        def __call__(self, done, total):
+            calls.append((done, total))
+
+        def close(self):
+            calls.append("closed")
+
+    clf = TransformerClassifier(
+        make_bert_classifier(num_labels=3),
+        make_tokenizer(),
+        fine_tune=True,
+        epochs=2,
+        batch_size=4,
+        learning_rate=1e-3,
+        progress=Record(),
+    )
+    clf.fit(X_TRAIN, [0, 0, 0, 1, 1, 1, 2, 2, 2])
+    n = len(X_TRAIN)
+    tuning = calls[: calls.index("closed")]
+    assert tuning[0] == (0, 2 * n) and tuning[-1] == (2 * n, 2 * n)
+    assert [done for done, _ in tuning] == sorted(done for done, _ in tuning)
+
+
 def test_seq2seq_transform_runs_encoder_only():
     """For seq2seq, transform never runs the decoder and predict_logits does."""
     model = make_t5()

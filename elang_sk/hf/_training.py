@@ -105,6 +105,7 @@ def fine_tune(
     distill_temperature,
     distill_alpha,
     random_state,
+    progress=None,
 ):
     """Train the weights of ``forward.model`` in place (AdamW).
 
@@ -134,6 +135,10 @@ def fine_tune(
         Weight of the distillation loss.
     random_state : int, RandomState instance or None
         Seeds the head, dropout and the shuffling.
+    progress : callable, default=None
+        Called as ``progress(done, total)`` with the training examples seen
+        over all epochs (``total = epochs * len(X)``): ``(0, total)`` first,
+        then after every step; its ``close()``, if any, at the end.
 
     Returns
     -------
@@ -159,6 +164,9 @@ def fine_tune(
         parameters += [] if head is None else list(head.parameters())
         optimizer = torch.optim.AdamW(parameters, lr=learning_rate)
         model.train()
+        total, done = epochs * len(X), 0
+        if progress is not None:
+            progress(0, total)
         try:
             for epoch in range(epochs):
                 order = rng.permutation(len(X))
@@ -179,8 +187,14 @@ def fine_tune(
                     optimizer.zero_grad()
                     loss.backward()
                     optimizer.step()
+                    done += len(rows)
+                    if progress is not None:
+                        progress(done, total)
         finally:
             model.eval()
+            close = getattr(progress, "close", None)
+            if close is not None:
+                close()
     if head is None:
         return None, None
     coef = head.weight.detach().double().cpu().numpy()

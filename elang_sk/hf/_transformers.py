@@ -141,7 +141,8 @@ class TransformerClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
         across ``fit``, predictions, cross-validation folds and processes.
     progress : bool, "auto" or callable, default="auto"
         Show a tqdm progress bar (when tqdm is installed), named after the
-        model and what it computes (``transform`` or ``predict_logits``).
+        model and what it computes (``transform``, ``predict_logits``, or
+        ``fine-tuning``, which counts training examples over all epochs).
         ``"auto"``: for runs of more than one batch when stderr is a terminal.
         A callable is called instead as ``progress(done, total)``: ``(0,
         total)`` when a run of forward passes starts, then after every batch
@@ -394,6 +395,7 @@ class TransformerClassifier(ClassifierMixin, TransformerMixin, BaseEstimator):
                 learning_rate=self.learning_rate,
                 batch_size=self.batch_size,
                 random_state=self.random_state,
+                progress=self._progress("fine-tuning"),
                 **distill,
             )
             if coef is not None:
