@@ -144,7 +144,10 @@ def test_cascade_server_equals_predict(cascade):
     with ServerThread(create_app(cascade, max_batch_size=16)) as running:
         check_same_as_predict(cascade, running, X_test.tolist(), X_test)
         served = predict(running, X_test.tolist())["served_by"]
+        card = httpx.get(running.url + "/v1/model").json()
     assert set(served) == set(cascade.stage_names_)  # every stage answers some
+    assert [s["name"] for s in card["stages"]] == cascade.stage_names_
+    assert all("error" not in p for p in card["operating_points"])
 
 
 def test_text_pair_server_equals_predict(text_models, texts):
@@ -182,7 +185,13 @@ def test_seq2seq_server_equals_predict():
         assert out["predictions"] == [str(p) for p in joint.predict(sources)]
         assert out["served_by"] == joint.served_by(sources).tolist()
         refused = post(running, {"inputs": sources, "return": ["proba"]})
+        card = httpx.get(running.url + "/v1/model").json()
+        point = httpx.get(running.url + "/v1/operating-point").json()
     assert refused.status_code == 422 and "no probabilities" in refused.text
+    assert card["task"] == "generation" and "classes" not in card
+    assert point["expected"]["quality"] == pytest.approx(
+        joint.expected_on_calibration().quality
+    )
 
 
 def test_saved_folder_is_served_and_a_damaged_one_refused(pair, tmp_path):
@@ -518,6 +527,20 @@ def test_the_controller_never_passes_the_floor(pair):
         controller.apply()
         assert point.thresholds()[0] >= floor_thresholds[0]
     assert controller.position == 1.0
+
+
+def test_the_controller_moves_the_last_gate_of_a_cascade(cascade):
+    point = OperatingPoint(cascade)
+    floor = {"thresholds": [float(cascade.thresholds_[0]), "-inf"]}
+    controller = AdaptiveController(
+        AdaptivePolicy(p99_ms=10, floor=floor, step=1.0), point, cascade
+    )
+    nominal = point.thresholds()
+    controller.decide(p99_s=1.0, last_stage_rate=0, arrival_rate=1)
+    controller.apply()
+    moved = point.thresholds()
+    assert moved[0] == nominal[0] and moved[1] == -np.inf
+    assert cascade.expected_on_calibration(moved).stage_ratios[-1] == 0.0
 
 
 def test_adaptive_server_moves_under_load_and_reports_it():

@@ -212,6 +212,23 @@ def _scores_json(scores):
     return [[clean(v) for v in column] for column in scores.T]
 
 
+def _stage_models(joint):
+    """The fitted model of each stage (classifiers, then sequence models)."""
+    models = getattr(joint, "estimators_", None)
+    if models is None:
+        models = [getattr(joint, f"{name}_model_", None) for name in joint.stage_names_]
+    return models
+
+
+def _describe_model(model):
+    """A short description: a transformers model by its class and checkpoint."""
+    config = getattr(model, "config", None)
+    name = getattr(config, "name_or_path", None)
+    if name is not None:
+        return f"{type(model).__name__}({name!r})" if name else type(model).__name__
+    return repr(model)[:300]
+
+
 class _Card:
     """The model card, computed once (strategy selections can take a moment)."""
 
@@ -230,9 +247,9 @@ class _Card:
         card = {
             "estimator": type(joint).__name__,
             "stages": [
-                {"name": name, "model": repr(model)[:300]}
+                {"name": name, "model": _describe_model(model)}
                 for name, model in zip(
-                    self.engine.names, joint.estimators_, strict=True
+                    self.engine.names, _stage_models(joint), strict=True
                 )
             ],
             "task": "classification" if self.engine.has_proba else "generation",
