@@ -108,6 +108,34 @@ def run_batch(joint, stage, items):
     return results
 
 
+def run_isolated(joint, stage, items):
+    """:func:`run_batch`, with a failing batch retried item by item.
+
+    One request's bad rows must not fail the other requests merged into its
+    batch: when the batch raises, each item runs alone, and the items that
+    still fail get a :class:`StageFailed` (the original error as its cause)
+    in place of their result.
+    """
+    try:
+        return run_batch(joint, stage, items)
+    except Exception as err:
+        if len(items) == 1:
+            return [_failure(err)]
+    results = []
+    for item in items:
+        try:
+            results.extend(run_batch(joint, stage, [item]))
+        except Exception as err:
+            results.append(_failure(err))
+    return results
+
+
+def _failure(err):
+    failure = StageFailed(f"{type(err).__name__}: {err}")
+    failure.__cause__ = err
+    return failure
+
+
 def answer_rows(joint, stage, X, methods):
     """``{method: answers}`` of one stage on every row of ``X``, unrouted."""
     return {m: joint.answer_stage(X, stage, m) for m in methods}
@@ -273,15 +301,8 @@ class LocalStage:
             started = time.perf_counter()
             try:
                 results = await loop.run_in_executor(
-                    self._executor, run_batch, self.joint, self.stage, batch
+                    self._executor, run_isolated, self.joint, self.stage, batch
                 )
-            except Exception as err:
-                failure = StageFailed(f"{type(err).__name__}: {err}")
-                failure.__cause__ = err
-                for item in batch:
-                    if not item.future.done():
-                        item.future.set_exception(failure)
-                continue
             finally:
                 self.running_rows -= n
             seconds = time.perf_counter() - started
@@ -294,5 +315,9 @@ class LocalStage:
             if self.observer is not None:
                 self.observer(n, seconds)
             for item, result in zip(batch, results, strict=True):
-                if not item.future.done():
+                if item.future.done():
+                    continue
+                if isinstance(result, StageFailed):
+                    item.future.set_exception(result)
+                else:
                     item.future.set_result(result)

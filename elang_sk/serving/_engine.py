@@ -218,8 +218,17 @@ class ServingEngine:
         left = deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError
-        calls = [stage.submit(X[part], threshold, methods) for part in parts]
-        results = await asyncio.wait_for(asyncio.gather(*calls), left)
+        tasks = [
+            asyncio.ensure_future(stage.submit(X[part], threshold, methods))
+            for part in parts
+        ]
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*tasks), left)
+        except BaseException:
+            for task in tasks:  # a failed or late chunk: drop the others
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
         if len(results) == 1:
             return results[0]
         return Bunch(
@@ -335,6 +344,10 @@ class ServingEngine:
                     504,
                     f"The deadline passed before stage {self.names[k]!r} answered "
                     "(raise timeout_ms, or send fewer inputs).",
+                ) from None
+            if k == 0 and isinstance(err.__cause__, ValueError | TypeError):
+                raise RequestError(
+                    422, f"The {self.names[k]!r} stage refused the inputs: {err}"
                 ) from None
             raise RequestError(
                 502, f"Stage {self.names[k]!r} failed on its rows: {err}"

@@ -26,7 +26,7 @@ from elang_sk.serving._batching import (
     StageFailed,
     StageOverloaded,
     answer_rows,
-    run_batch,
+    run_isolated,
 )
 
 
@@ -77,6 +77,11 @@ class RayStage:
             self.queued_rows -= n
         if self.observer is not None:
             self.observer(n, time.perf_counter() - started)
+        if "error" in out:  # this request's rows failed in the replica
+            failure = StageFailed(out["error"])
+            if out["bad_input"]:
+                failure.__cause__ = ValueError(out["error"])
+            raise failure
         return Bunch(**out)
 
     async def answer(self, X, methods):
@@ -114,8 +119,16 @@ class StageReplica:
 
     async def _run(self, items):
         batch = [Bunch(X=X, threshold=t, methods=m) for X, t, m in items]
-        results = await asyncio.to_thread(run_batch, self.joint, self.stage, batch)
-        return [dict(result) for result in results]
+        results = await asyncio.to_thread(run_isolated, self.joint, self.stage, batch)
+        return [
+            {
+                "error": str(r),
+                "bad_input": isinstance(r.__cause__, ValueError | TypeError),
+            }
+            if isinstance(r, StageFailed)
+            else dict(r)
+            for r in results
+        ]
 
     async def route(self, X, threshold, methods):
         """This stage on ``X`` (batched with other calls): scores, keep, answers."""
