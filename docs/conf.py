@@ -82,6 +82,9 @@ sphinx_gallery_conf = {
     "show_memory": False,
     # The timing pages load their table scripts from CDNs: leave them out.
     "write_computation_times": False,
+    # ``# sphinx_gallery_thumbnail_...`` lines set up the gallery's cards;
+    # readers of the example pages do not need them.
+    "remove_config_comments": True,
 }
 
 # -- intersphinx, offline ------------------------------------------------------
@@ -219,8 +222,14 @@ html_theme_options = {
     "show_prev_next": False,
     "secondary_sidebar_items": ["page-toc"],
 }
-html_static_path = [_MATHJAX]
+html_static_path = [_MATHJAX, "_static"]
+# Wrapped long code lines, and class members that fit the page's side column:
+# see the comments in the file.
+html_css_files = ["elang_sk.css"]
 html_show_sourcelink = False
+# The "On this page" column names an API page's members by their short names
+# (``fit()``, under ``JointClassifier``), which fit the column at 1280 px.
+toc_object_entries_show_parents = "hide"
 
 
 # scikit-learn generates set_{method}_request on every estimator whose methods

@@ -20,11 +20,63 @@ __all__ = ["ScoreDistributionDisplay", "TradeoffDisplay"]
 
 
 def _get_axes(ax):
+    """The axes to draw on: ``ax``, or those of a new figure.
+
+    A new figure uses matplotlib's constrained layout, which makes room for
+    the legend under the axes (see :func:`_legend_under_axes`).
+    """
     if ax is None:
         import matplotlib.pyplot as plt
 
-        _, ax = plt.subplots()
+        _, ax = plt.subplots(layout="constrained")
     return ax, ax.figure
+
+
+def _legend_under_axes(ax, *, ncols, created, **kwargs):
+    """A legend centred under the x label, outside the axes: it covers no data.
+
+    Inside the axes, no corner is free of curves or bars for every data set.
+    The anchor is moved down, in points, past the x tick labels and the x
+    label, so that the legend clears them whatever the size of the axes. When
+    the display ``created`` the figure, the figure grows by the legend's
+    height, so that the axes keep their size.
+    """
+    import matplotlib as mpl
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.transforms import offset_copy
+
+    rc = mpl.rcParams
+
+    def line(size):
+        return 1.2 * FontProperties(size=size).get_size_in_points()
+
+    drop = (
+        max(rc["xtick.major.size"], 0.0)
+        + rc["xtick.major.pad"]
+        + line(rc["xtick.labelsize"])
+        + rc["axes.labelpad"]
+        + line(rc["axes.labelsize"])
+        + 2.0
+    )
+    under = offset_copy(ax.transAxes, fig=ax.figure, y=-drop, units="points")
+    legend = ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        bbox_transform=under,
+        borderaxespad=0.0,
+        ncols=ncols,
+        **kwargs,
+    )
+    if created:
+        n_labels = len(legend.get_texts())
+        title = legend.get_title().get_text()
+        rows = -(-n_labels // ncols) + (title.count("\n") + 1 if title else 0)
+        size = FontProperties(size=kwargs.get("fontsize")).get_size_in_points()
+        # about 1.7 lines of text per legend row, and the padding of the box
+        ax.figure.set_figheight(
+            ax.figure.get_figheight() + (drop + rows * 1.7 * size + 10.0) / 72.0
+        )
+    return legend
 
 
 def _check_lengths(swift_correct, **others):
@@ -213,7 +265,9 @@ class TradeoffDisplay:
         Parameters
         ----------
         ax : matplotlib Axes, default=None
-            Axes to plot on. None creates a new figure and axes.
+            Axes to plot on. None creates a new figure and axes. The legend
+            goes under the axes; on a figure of your own, a layout engine
+            (``layout="constrained"``, or ``tight_layout``) makes room for it.
         curve_kwargs : dict or list of dict, default=None
             Keyword arguments for matplotlib's ``plot`` of the curves: one
             dict for all of them, or one per curve in the order of
@@ -250,6 +304,7 @@ class TradeoffDisplay:
                 f"curve_kwargs has {len(curve_kwargs)} dicts for {len(names)} "
                 "curves; pass one dict per curve, or a single dict for all."
             )
+        created = ax is None
         self.ax_, self.figure_ = _get_axes(ax)
         largest = max(
             [self.swift_point[0], self.super_point[0]]
@@ -312,13 +367,15 @@ class TradeoffDisplay:
         self.ax_.ticklabel_format(axis="x", useOffset=False)
         if not self.ax_.get_title():
             self.ax_.set_title("Accuracy against cost, one point per threshold")
-        # The note is the legend's title: it stays visible wherever the
-        # legend goes, and never covers a curve.
+        # The note is the legend's title: it stays with the legend, under the
+        # axes, and never covers a curve.
         notes = [f"{', '.join(group)}: identical curves" for group in self.coincident_]
         if notes:
             notes.append("(the scores order the inputs alike)")
-        self.ax_.legend(
-            loc="best",
+        _legend_under_axes(
+            self.ax_,
+            ncols=2,
+            created=created,
             title="\n".join(notes) or None,
             title_fontsize="small",
             fontsize="small",
@@ -669,7 +726,9 @@ class ScoreDistributionDisplay:
         Parameters
         ----------
         ax : matplotlib Axes, default=None
-            Axes to plot on. None creates a new figure and axes.
+            Axes to plot on. None creates a new figure and axes. The legend
+            goes under the axes; on a figure of your own, a layout engine
+            (``layout="constrained"``, or ``tight_layout``) makes room for it.
         bins : int or sequence of float, default=30
             Histogram bins, shared by both groups (see
             :func:`numpy.histogram_bin_edges`).
@@ -697,6 +756,7 @@ class ScoreDistributionDisplay:
         check_matplotlib_support(f"{type(self).__name__}.plot")
         scores = np.asarray(self.scores, dtype=np.float64)
         swift_correct = np.asarray(self.swift_correct, dtype=bool)
+        created = ax is None
         self.ax_, self.figure_ = _get_axes(ax)
         edges = np.histogram_bin_edges(scores, bins=bins)
 
@@ -729,7 +789,7 @@ class ScoreDistributionDisplay:
             )
         score = f" ({self.name})" if self.name else ""
         self.ax_.set(xlabel=f"Routing score{score}", ylabel="Density")
-        self.ax_.legend()
+        _legend_under_axes(self.ax_, ncols=3, created=created, fontsize="small")
         return self
 
     @classmethod

@@ -102,7 +102,10 @@ for name, report in results.items():
         linestyle="none",
         label=name,
     )
-display.ax_.legend(loc="lower right", fontsize="small")
+# One legend for the curve and the five choices, under the axes, where it
+# covers no point.
+display.ax_.get_legend().remove()
+display.figure_.legend(loc="outside lower center", ncols=3, fontsize="small")
 display.ax_.set_title("Five threshold strategies, chosen on dev, shown on test")
 plt.show()
 

@@ -75,11 +75,17 @@ print(
 # Same curve shape, different x axes: FLOPs shown in GFLOPs, seconds in ms.
 # On a CPU, time tracks FLOPs closely for encoders of this size; on a GPU,
 # small batches leave the device underused and the time ratio shrinks.
-fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.8), layout="constrained")
 for ax, unit in zip(axes, ("flops", "time"), strict=True):
     display = TradeoffDisplay.from_estimator(
         joints[unit], X["test"], y["test"], scores=["energy", "random"], ax=ax
     )
     ax.set_title(f'costs="{unit}"')
-fig.tight_layout()
+    ax.get_legend().remove()  # the two legends are the same: one, under both
+fig.legend(
+    *axes[0].get_legend_handles_labels(),
+    loc="outside lower center",
+    ncols=5,
+    fontsize="small",
+)
 plt.show()

@@ -35,3 +35,5 @@ print("CUDA available:", torch.cuda.is_available())
 print("torch threads on the CPU:", torch.get_num_threads())
 clf = TransformerClassifier("all-MiniLM-L6-v2", device="auto", dtype="auto")
 print(clf)  # the device is resolved when the model is loaded, in fit
+
+# sphinx_gallery_thumbnail_path = "_static/thumbnails/gpu_note.png"

@@ -142,9 +142,37 @@ print(
     f"chrF: joint {report.quality:.1f}; the Swift keeps {report.swift_ratio:.0%} "
     f"of the sentences; {report.speedup:.2f}x fewer FLOPs than the Super alone"
 )
+alone = {}
 for threshold, name in [(-np.inf, "Swift alone"), (np.inf, "Super alone")]:
-    alone = joint.set_params(threshold=threshold).routing_report(X_test, Y_test)
-    print(f"{name}: chrF {alone.quality:.1f}")
+    alone[name] = joint.set_params(threshold=threshold).routing_report(X_test, Y_test)
+    print(f"{name}: chrF {alone[name].quality:.1f}")
+
+# %%
+# Quality and cost
+# ----------------
+# The joint model next to the two models alone, on test: chrF, and FLOPs per
+# sentence relative to the Super alone (the costs behind the speed-up printed
+# above). Both axes start at zero.
+import matplotlib.pyplot as plt
+
+names = ["Swift alone", "joint", "Super alone"]
+quality = [alone["Swift alone"].quality, report.quality, alone["Super alone"].quality]
+cost = [
+    report.swift_cost_per_input / report.super_cost_per_input,
+    report.cost_per_input / report.super_cost_per_input,
+    1.0,
+]
+fig, (left, right) = plt.subplots(1, 2, figsize=(6.4, 3.0), layout="constrained")
+colors = ["tab:blue", "tab:green", "tab:red"]
+left.bar(names, quality, color=colors)
+left.set(ylabel="chrF on test (0-100)", title="Quality")
+right.bar(names, cost, color=colors)
+right.set(ylabel="FLOPs per sentence (Super = 1)", title="Cost")
+for ax, values, fmt in ((left, quality, "%.1f"), (right, cost, "%.2f")):
+    ax.bar_label(ax.containers[0], fmt=fmt, padding=2)
+    ax.set_ylim(0, 1.25 * max(values))
+    ax.tick_params(axis="x", labelsize="small")
+plt.show()
 
 # %%
 # What these numbers say
