@@ -223,7 +223,7 @@ def build_ray_app(
     ...     LogisticRegression().fit(X[:200], y[:200]), router="softmax",
     ... ).fit(X[200:], y[200:])
     >>> folder = tempfile.mkdtemp() + "/model"
-    >>> save_joint(joint, folder)
+    >>> folder = save_joint(joint, folder)
     >>> app = build_ray_app(folder, replicas=[1, 2], max_batch_size=32)
     >>> type(app).__name__  # serve.run(app, route_prefix="/") deploys it
     'Application'
