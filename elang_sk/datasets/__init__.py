@@ -18,7 +18,7 @@ BERT conversion, imports nothing of this package) and ``_models``.
 """
 
 from elang_sk.datasets._base import clear_data_home, get_data_home
-from elang_sk.datasets._en_ro import fetch_en_ro
+from elang_sk.datasets._en_ro import fetch_en_ro, fetch_udhr_en_ro
 from elang_sk.datasets._fetchers import (
     fetch_bbc_news,
     fetch_movie_snippets,
@@ -35,6 +35,7 @@ __all__ = [
     "clear_data_home",
     "fetch_bbc_news",
     "fetch_en_ro",
+    "fetch_udhr_en_ro",
     "fetch_movie_snippets",
     "fetch_pretrained_model",
     "fetch_sms_spam",

