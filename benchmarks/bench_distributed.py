@@ -38,8 +38,8 @@ from sklearn.pipeline import make_pipeline
 
 from elang_sk import JointClassifier, save_joint
 from elang_sk.distributed import (
-    _SuperStage,
-    _SwiftStage,
+    PENDING,
+    _Stage,
     pool_shares,
     predict_dataset,
     predict_frame,
@@ -91,11 +91,11 @@ def main():
 
     local_pred, local_s = timed(lambda: joint.predict(X))
     _, frame_s = timed(lambda: predict_frame(joint, frame, batch_size=1024))
-    swift_stage = _SwiftStage(joint, None, "text")
-    super_stage = _SuperStage(joint, "text")
+    swift_stage = _Stage(joint, 0, None, "text")
+    super_stage = _Stage(joint, 1, None, "text")
     frame_ids = frame.assign(row_id=np.arange(len(frame)))
     swift_out, swift_s = timed(lambda: swift_stage(frame_ids))
-    routed = swift_out[swift_out["served_by"] == "super"]
+    routed = swift_out[swift_out["served_by"] == PENDING]
     _, super_s = timed(lambda: super_stage(routed))
     r = float((swift_out["served_by"] == "swift").mean())
     c_swift, c_super = swift_s / len(X), super_s / max(len(routed), 1)
@@ -135,8 +135,8 @@ def main():
                     super_batch_size=256,
                     swift_concurrency=w,
                     super_concurrency=w,
-                    # Two actors of 1 CPU would take the whole 2-CPU cluster
-                    # and leave none for Ray's own tasks.
+                    # The pools run at the same time: together they hold
+                    # the cluster's 2 CPUs.
                     swift_num_cpus=1 / w,
                     super_num_cpus=1 / w,
                 ).to_pandas()
@@ -177,6 +177,7 @@ def main():
         "ray_texts_per_s": {k: len(X) / v for k, v in runs.items()},
         "local_texts_per_s": len(X) / local_s,
         "ray_overhead_s": overhead,
+        "load_average_at_end": [round(v, 2) for v in os.getloadavg()],
         "measured_super_share_of_ray_wall": measured_super_share,
         "versions": {"ray": ray.__version__, "python": platform.python_version()},
     }

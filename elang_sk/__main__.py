@@ -451,8 +451,8 @@ def _add_predict_parser(commands):
         description="Predict every row of --input with the joint model saved in "
         "--model (elang_sk.save_joint) and write --output with the columns "
         "prediction, served_by, routing_score, error (and probabilities for a "
-        "classifier). Runs in this process for small inputs or without Ray, "
-        "else on Ray Data (a Swift pool and a Super pool).",
+        "classifier). Runs in this process unless --ray or --ray-address is "
+        "given (then on Ray Data: a Swift pool and a Super pool, streaming).",
     )
     predict.add_argument("--model", required=True, help="folder from save_joint")
     predict.add_argument(
@@ -482,10 +482,22 @@ def _add_predict_parser(commands):
         help="Ray cluster to run on ('auto', 'ray://host:10001', ...); implies Ray",
     )
     predict.add_argument(
+        "--ray",
+        action="store_true",
+        help="run on a local Ray (as --ray-address local): a Swift pool and a "
+        "Super pool, streaming",
+    )
+    predict.add_argument(
         "--ray-min-rows",
         type=int,
-        default=10_000,
-        help="use Ray (when installed) from this many rows on (default: %(default)s)",
+        default=None,
+        help="deprecated: use Ray from this many rows on; Ray now runs only when "
+        "asked (--ray, --ray-address)",
+    )
+    predict.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show Ray's own logs (hidden by default)",
     )
     predict.add_argument(
         "--batch-size",

@@ -1,25 +1,33 @@
-"""Joint inference at scale on Ray Data: one actor pool per stage.
+"""Joint inference at scale on Ray Data: one actor pool per stage, streaming.
 
 :func:`predict_dataset` runs a fitted joint model over a
 :class:`ray.data.Dataset` as one ``map_batches`` stage per model, each with
 its own pool of actors (a callable class that loads the model once per
-worker), its own batch size, concurrency and resources:
+worker), its own batch size, concurrency and resources. The stages are
+chained, with nothing in between that waits for the whole dataset, so Ray
+Data's streaming executor runs them at the same time, block by block:
 
 1. **Swift stage** (every row): routing score, the routing decision at the
-   call's ``threshold``, and the Swift's answer on the rows it keeps.
-2. **Super stage** (only the routed rows, filtered in between): the Super's
-   answer. A :class:`~elang_sk.CascadeClassifier` has a stage per model: each
-   answers what it keeps and passes the rest on.
+   call's ``threshold``, and the Swift's answer on the rows it keeps; the
+   others are marked ``served_by="pending"``.
+2. **Super stage** (the same blocks, as the Swift emits them): the Super's
+   answer on the pending rows; the rows the Swift answered pass through
+   untouched. A :class:`~elang_sk.CascadeClassifier` has a stage per model:
+   each answers the pending rows it keeps and passes the rest on.
 
 Every stage calls the joint model's public
-:meth:`~elang_sk.JointClassifier.route_stage`. The outputs are united and
-sorted by a row id, so the result is in the order of the input. ray is
-imported only when :func:`predict_dataset` runs; the stages also run without
-Ray, on pandas frames, for small inputs (the ``elang-sk predict`` command).
+:meth:`~elang_sk.JointClassifier.route_stage`. Ray Data's ``preserve_order``
+keeps the blocks in input order, so no sort is needed. ray is imported only
+when :func:`predict_dataset` runs; the stages also run without Ray, on pandas
+frames, for inputs that fit one process (:func:`predict_frame`, the
+``elang-sk predict`` command).
 """
 
+import json
 import math
 import os
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +88,19 @@ def _has_proba(joint):
     return hasattr(joint, "predict_proba")
 
 
+def _predicts_argmax(model):
+    """Whether ``model`` predicts the class of its largest probability.
+
+    True for a :class:`~elang_sk.TransformerClassifier` (its ``predict`` is
+    the argmax of the logits its ``predict_proba`` takes the softmax of: the
+    same class wherever the largest probability is unique). Other models may
+    predict otherwise (an SVC's Platt probabilities, a threshold moved by a
+    wrapper): they are asked for both.
+    """
+    module = sys.modules.get("elang_sk.hf._transformers")  # loaded if in use
+    return module is not None and isinstance(model, module.TransformerClassifier)
+
+
 def _stage_thresholds(joint, threshold):
     """The thresholds of a call: the model's, or ``threshold`` (one or a list)."""
     thresholds = joint.thresholds_
@@ -131,10 +152,12 @@ PENDING = "pending"
 class _Stage:
     """Ray Data callable class of one stage (one model per worker).
 
-    The first stage gets the input rows, each later stage the rows the one
-    before passed on (``served_by == "pending"``). A stage scores its rows
-    (all but the last), keeps those with ``score >= threshold`` and answers
-    them, through the joint model's public :meth:`route_stage`.
+    Every stage gets every row. The first stage answers all rows with a text;
+    a later stage answers only the rows the stages before it passed on
+    (``served_by == "pending"``) and passes the others through untouched. A
+    stage scores its rows (all but the last), keeps those with
+    ``score >= threshold`` and answers them, through the joint model's public
+    :meth:`route_stage`, ``batch_size`` rows per call at most.
 
     Parameters
     ----------
@@ -146,9 +169,15 @@ class _Stage:
         The call's thresholds; None uses the model's ``thresholds_``.
     text_column : str
         Column of the inputs.
+    batch_size : int or None, default=None
+        Most rows per model call; None: all the rows of a batch in one call.
+    timeline : str or None, default=None
+        A folder: each batch appends a line to ``stage<k>-<pid>.jsonl`` there.
     """
 
-    def __init__(self, model, stage, thresholds, text_column):
+    def __init__(
+        self, model, stage, thresholds, text_column, batch_size=None, timeline=None
+    ):
         self.joint = _load(model)
         self.stage = stage
         names = self.joint.stage_names_
@@ -158,20 +187,93 @@ class _Stage:
             thresholds = self.joint.thresholds_
         self.threshold = None if self.last else float(thresholds[stage])
         self.text_column = text_column
+        self.batch_size = batch_size
+        self.timeline = timeline
         self.proba = _has_proba(self.joint)
         self.n_classes = len(self.joint.classes_) if self.proba else 0
+        # The last stage's answers are its model's own predict and
+        # predict_proba: two forwards of the costliest model, unless the
+        # labels can be read off the probabilities.
+        self.argmax = (
+            self.proba and self.last and _predicts_argmax(self.joint.estimators_[stage])
+        )
 
     def _run(self, texts):
+        if self.argmax:
+            return self._run_once(texts)
         methods = ("predict", "predict_proba") if self.proba else ("predict",)
         return self.joint.route_stage(
             texts, self.stage, method=methods, threshold=self.threshold
         )
 
+    def _run_once(self, texts):
+        """:meth:`_run` with one forward: the labels are the probabilities'
+        argmax (exactly the model's ``predict`` where the largest probability
+        is unique; rows with a tie ask ``predict``)."""
+        step = self.joint.route_stage(
+            texts, self.stage, method=("predict_proba",), threshold=self.threshold
+        )
+        proba = step.answers["predict_proba"]
+        if proba is None:
+            step.answers["predict"] = None
+            return step
+        proba = np.asarray(proba)
+        top = np.argmax(proba, axis=1)
+        pred = np.asarray(self.joint.classes_)[top]
+        if proba.shape[1] > 1:
+            second = np.sort(proba, axis=1)[:, -2]
+            tie = np.flatnonzero(proba[np.arange(len(top)), top] <= second)
+            if tie.size:
+                kept = np.flatnonzero(step.keep)[tie]
+                pred = pred.astype(object)
+                pred[tie] = self.joint.answer_stage(
+                    [texts[i] for i in kept], self.stage, "predict"
+                )
+        step.answers["predict"] = pred
+        return step
+
     def __call__(self, batch):
+        start = time.time()
+        out, computed = self._answer(batch)
+        if self.timeline is not None:
+            self._record(start, len(batch), computed)
+        return out
+
+    def _record(self, start, rows, computed):
+        line = {
+            "stage": self.stage,
+            "name": self.name,
+            "pid": os.getpid(),
+            "start": start,
+            "end": time.time(),
+            "rows": int(rows),
+            "computed": int(computed),
+        }
+        folder = Path(self.timeline)
+        try:  # a diagnostic: a folder this node cannot write loses no row
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f"stage{self.stage}-{os.getpid()}.jsonl"
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(line) + "\n")
+        except OSError:
+            pass
+
+    def _answer(self, batch):
+        """The batch with this stage's outputs, and how many rows it computed."""
         texts = list(batch[self.text_column])
         ids = batch[ROW_ID].to_numpy()
         if self.stage == 0:
             out = _empty_outputs(len(texts), self.n_classes if self.proba else None)
+            present = np.array(
+                [i for i, t in enumerate(texts) if not _missing(t)], np.intp
+            )
+            for i in np.setdiff1d(np.arange(len(texts)), present):
+                out["error"][i] = (
+                    f"row {_item(ids[i])!r}: ValueError: the text is empty or "
+                    "missing (an empty cell or a blank line): there is nothing to "
+                    "predict. Fill it in, or drop the row."
+                )
+                out["served_by"][i] = "error"
         else:
             out = {
                 name: _object_array(batch[name])
@@ -184,41 +286,33 @@ class _Stage:
                 out["probabilities"] = _object_array(
                     [np.asarray(p, np.float64).tolist() for p in batch["probabilities"]]
                 )
-        if not texts:
-            return _with_outputs(batch, out)
-        present = np.array([i for i, t in enumerate(texts) if not _missing(t)], np.intp)
-        for i in np.setdiff1d(np.arange(len(texts)), present):
-            out["error"][i] = (
-                f"row {_item(ids[i])!r}: ValueError: the text is empty or missing "
-                "(an empty cell or a blank line): there is nothing to predict. "
-                "Fill it in, or drop the row."
-            )
-            out["served_by"][i] = "error"
-        if not present.size:
-            return _with_outputs(batch, out)
-        step, good, errors = _guarded(
-            self._run, [texts[i] for i in present], ids[present]
-        )
-        good = present[good]
-        errors = {int(present[i]): message for i, message in errors.items()}
+            present = np.flatnonzero(out["served_by"] == PENDING)
+        size = self.batch_size or max(len(present), 1)
+        for begin in range(0, len(present), size):
+            self._answer_rows(out, texts, ids, present[begin : begin + size])
+        return _with_outputs(batch, out), len(present)
+
+    def _answer_rows(self, out, texts, ids, rows):
+        """Write this stage's answer on ``rows`` (positions in the batch) to ``out``."""
+        step, good, errors = _guarded(self._run, [texts[i] for i in rows], ids[rows])
+        good = rows[good]
         for i, message in errors.items():
-            out["error"][i] = message
-            out["served_by"][i] = "error"
-        if step is not None:
-            if step.scores is not None:
-                out["routing_score"][good] = step.scores
-            out["served_by"][good] = np.where(step.keep, self.name, PENDING)
-            kept = good[step.keep]
-            if kept.size:
-                pred = step.answers["predict"]
-                proba = step.answers.get("predict_proba")
-                for j, row in enumerate(kept):
-                    out["prediction"][row] = _item(pred[j])
-                    if self.proba:
-                        out["probabilities"][row] = np.asarray(
-                            proba[j], np.float64
-                        ).tolist()
-        return _with_outputs(batch, out)
+            out["error"][rows[i]] = message
+            out["served_by"][rows[i]] = "error"
+        if step is None:
+            return
+        if step.scores is not None:
+            out["routing_score"][good] = step.scores
+        out["served_by"][good] = np.where(step.keep, self.name, PENDING)
+        kept = good[step.keep]
+        if kept.size:
+            pred = step.answers["predict"]
+            proba = step.answers.get("predict_proba")
+            for j, row in enumerate(kept):
+                out["prediction"][row] = _item(pred[j])
+                if self.proba:
+                    values = np.asarray(proba[j], np.float64)
+                    out["probabilities"][row] = values.tolist()
 
 
 def _missing(text):
@@ -269,13 +363,13 @@ def _with_outputs(batch, out):
     return batch
 
 
-def _rows_served_by(batch, routed):
-    """The rows passed on to the next stage (``routed=True``) or all the others."""
-    return batch[(batch["served_by"] == PENDING) == routed]
+def _count_bad(block):
+    """The number of bad rows of an output block, and the first messages."""
+    from ray.data.block import BlockAccessor
 
-
-def _bad_rows(batch):
-    return batch[batch["error"].notna()]
+    errors = BlockAccessor.for_block(block).to_pandas()["error"]
+    bad = errors[errors.notna()]
+    return len(bad), bad.head(3).tolist()
 
 
 def _check_options(on_error, text_column):
@@ -319,55 +413,88 @@ def _read(path):
     return reader(os.fspath(path))
 
 
-def _num_rows(table):
+def _describe(table, has_ids):
+    """A block's size, or its ``row_id`` column when the input has one."""
+    if has_ids:
+        return table.column(ROW_ID).to_numpy(zero_copy_only=False)
     return table.num_rows
 
 
-def _numbered(offset, *tables):
+def _numbered(offset, pieces, *tables):
+    """``tables`` as one, numbered from ``offset`` (None: keep its ids), in
+    ``pieces`` blocks of about equal size."""
     import pyarrow as pa
 
     table = pa.concat_tables(tables, promote_options="permissive")
-    ids = pa.array(np.arange(offset, offset + table.num_rows, dtype=np.int64))
-    return table.append_column(ROW_ID, ids)
+    if offset is not None:
+        ids = pa.array(np.arange(offset, offset + table.num_rows, dtype=np.int64))
+        table = table.append_column(ROW_ID, ids)
+    if pieces == 1:
+        return table
+    bounds = np.linspace(0, table.num_rows, pieces + 1).astype(int)
+    return tuple(
+        table.slice(lo, hi - lo) for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+    )
 
 
 def _with_row_ids(ds, rows_per_block):
-    """``ds`` with ``row_id`` = its row number, unless it has one already.
+    """``ds`` in blocks of ``rows_per_block`` rows, with ``row_id``; and whether
+    the output must be sorted by it.
 
-    The blocks are read in order (``preserve_order``), counted, grouped into
-    blocks of about ``rows_per_block`` rows (many tiny blocks make every later
-    step slow; large ones are split, so that every worker gets some), and
-    numbered from their offsets: the ids follow the order of the input.
+    The input's blocks are read in order (``preserve_order``): this reads the
+    input once, before any stage starts. Each block is counted and numbered
+    from its offset (unless the input has a ``row_id`` column, which is
+    checked instead), and the blocks are regrouped into blocks of about
+    ``rows_per_block`` rows (many tiny blocks make every step slow, one big
+    block would feed one worker only). The dataset returned has its own
+    context, with ``preserve_order`` on: the stages keep the order of these
+    blocks, so the output needs no sort, except when given row ids are not
+    in increasing order (the output is sorted by ``row_id``).
     """
+    import pandas as pd
     import ray
     import ray.data
 
-    if ROW_ID in ds.columns():
-        check_row_ids(ds.select_columns([ROW_ID]).to_pandas()[ROW_ID])
-        return ds
-    options = ray.data.DataContext.get_current().execution_options
+    has_ids = ROW_ID in ds.columns()
+    options = ds.context.execution_options
     before, options.preserve_order = options.preserve_order, True
     try:
         tables = ds.to_arrow_refs()
     finally:
         options.preserve_order = before
-    sizes = ray.get([ray.remote(_num_rows).remote(t) for t in tables])
+    describe = ray.remote(_describe)
+    described = ray.get([describe.remote(t, has_ids) for t in tables])
+    sizes = [len(d) for d in described] if has_ids else described
     if sum(sizes) == 0:
         raise ValueError("The dataset is empty: at least one input is needed.")
+    unsorted = False
+    if has_ids:
+        ids = pd.Series(np.concatenate(described))
+        check_row_ids(ids)
+        unsorted = not ids.is_monotonic_increasing
     numbered = ray.remote(_numbered)
     blocks, group, offset, rows = [], [], 0, 0
+
+    def close_group():
+        pieces = max(1, round(rows / rows_per_block))
+        refs = numbered.options(num_returns=pieces).remote(
+            None if has_ids else offset, pieces, *group
+        )
+        blocks.extend([refs] if pieces == 1 else refs)
+
     for table, size in zip(tables, sizes, strict=True):
+        if not size:
+            continue
         group.append(table)
         rows += size
         if rows >= rows_per_block:
-            blocks.append(numbered.remote(offset, *group))
+            close_group()
             group, offset, rows = [], offset + rows, 0
     if group:
-        blocks.append(numbered.remote(offset, *group))
+        close_group()
     ds = ray.data.from_arrow_refs(blocks)
-    # One big block (e.g. from a DataFrame) would feed one worker only.
-    wanted = math.ceil(sum(sizes) / rows_per_block)
-    return ds.repartition(wanted) if len(blocks) < wanted else ds
+    ds.context.execution_options.preserve_order = True
+    return ds, unsorted
 
 
 def _pool(concurrency):
@@ -407,17 +534,26 @@ def predict_dataset(
     swift_num_cpus=1,
     super_num_cpus=1,
     on_error="raise",
+    timeline=None,
 ):
-    """Run a joint model over a Ray dataset: a Swift pool, then a Super pool.
+    """Run a joint model over a Ray dataset: a Swift pool and a Super pool, streaming.
 
     Every row goes through the **Swift stage** (routing score and, for the
-    rows it keeps, the Swift's answer); only the rows with
-    ``routing_score < threshold`` go on, through a filter, to the **Super
-    stage**. Each stage is a ``map_batches`` with its own pool of actors that
-    load the model once per worker, its own batch size, concurrency and GPUs.
-    The Swift stage's output is materialized (in the object store) before
-    the Super stage reads it, so that the Swift runs once per row; the result
-    is sorted by ``row_id``, i.e. in the order of the input.
+    rows it keeps, the Swift's answer); the **Super stage** answers the rows
+    with ``routing_score < threshold`` and passes the Swift's rows through.
+    Each stage is a ``map_batches`` with its own pool of actors that load the
+    model once per worker, its own batch size, concurrency and GPUs. The
+    stages are chained with nothing in between that waits for the whole
+    dataset (no filter, union, sort or ``materialize``), so Ray Data streams
+    the blocks through both pools at once: the Super works on the first
+    blocks while the Swift scores the next ones, and each row is scored by
+    the Swift once. Ray Data's ``preserve_order`` keeps the blocks in the
+    order of the input, so the result is in input order without a sort.
+
+    The input is read (and numbered) once before the stages start, and the
+    result is materialized in the object store after them; with
+    ``on_error="raise"`` this process then reads it once, a block at a time,
+    to count the bad rows (``"record"`` skips that).
 
     A worker that dies (a killed process, a lost node) is restarted by Ray
     Data, which retries its batches (its actor pools default to unlimited
@@ -446,18 +582,26 @@ def predict_dataset(
     text_column : str, default="text"
         The column holding the inputs.
     swift_batch_size, super_batch_size : int, default=256, 64
-        Rows per batch of each stage. The ``swift_*`` options set every stage
-        but the last (all the routed stages of a cascade), the ``super_*``
+        ``swift_batch_size`` is the number of rows per block that flows
+        through the stages, and per call of every stage but the last (all the
+        routed stages of a cascade); ``super_batch_size`` the most rows per
+        call of the last stage, which answers the routed rows of each block
+        in calls of at most that many (a block with 256 rows of which 100 are
+        routed gives calls of 64 and 36 rows). Raise ``swift_batch_size`` for
+        fuller Super calls when the Swift keeps most rows. The other
+        ``swift_*`` options set every stage but the last, the ``super_*``
         options the last stage.
     swift_concurrency, super_concurrency : int or tuple, default=1
         Number of actors of each stage's pool (or ``(min, max)`` for an
-        autoscaling pool).
+        autoscaling pool). The pools run at the same time: size them with
+        :func:`pool_shares`.
     swift_num_gpus, super_num_gpus : float, default=0
         GPUs per actor of each stage (fractions share a GPU).
     swift_num_cpus, super_num_cpus : float, default=1
-        CPUs per actor of each stage. Leave some CPUs of the cluster free for
-        Ray's own tasks (numbering, filtering, sorting): a pool that takes
-        every CPU makes the run wait forever.
+        CPUs per actor of each stage. The pools run at the same time, so the
+        cluster must hold all their actors at once (a pool that cannot start
+        its actors makes the run wait); no other Ray task runs while they do.
+        A worker uses as many threads as its whole CPUs (at least one).
     on_error : {"raise", "record"}, default="raise"
         What to do with rows that cannot be predicted (e.g. a missing text, a
         number where the model takes text): they never stop the other rows.
@@ -465,6 +609,13 @@ def predict_dataset(
         prediction, and the message (naming the ``row_id``) in ``error``;
         with ``"raise"`` a :class:`BadRowsError` naming them is raised after
         the run, holding that full result in its ``dataset`` attribute.
+    timeline : path-like or None, default=None
+        A folder (created if needed; on a cluster, one that every node
+        writes to): each worker appends a JSON line per batch to
+        ``stage<k>-<pid>.jsonl`` there, with the stage, its name, the
+        process, the batch's start and end (``time.time()``), its rows and
+        the rows the stage computed. :func:`read_timeline` reads them: to see
+        which pool waits for which, and that the stages overlap.
 
     Returns
     -------
@@ -473,7 +624,8 @@ def predict_dataset(
         (``"swift"``, ``"super"`` or ``"error"``), ``routing_score``,
         ``error`` (None on good rows) and, for a classifier with
         ``predict_proba``, ``probabilities`` (a list per row, in the order of
-        ``joint.classes_``). Sorted by ``row_id``.
+        ``joint.classes_``). In the order of the input; given row ids that
+        are not in increasing order are sorted (after the stages).
 
     Raises
     ------
@@ -485,6 +637,7 @@ def predict_dataset(
     See Also
     --------
     elang_sk.save_joint : Save the model folder the workers load.
+    read_timeline : The batches each stage ran, and when.
 
     Examples
     --------
@@ -514,6 +667,7 @@ def predict_dataset(
     >>> out["prediction"].tolist() == joint.predict(texts[:8]).tolist()
     True
     """
+    import ray
     import ray.data
     from ray.data.context import ShuffleStrategy
 
@@ -530,45 +684,93 @@ def predict_dataset(
     if not isinstance(dataset, ray.data.Dataset):
         dataset = _read(dataset)
     _check_columns(dataset.columns(), text_column)
-    dataset = _with_row_ids(dataset, swift_batch_size)
-    done, pending = [], dataset
+    if timeline is not None:
+        timeline = Path(timeline).resolve()
+        timeline.mkdir(parents=True, exist_ok=True)
+        timeline = os.fspath(timeline)
+    out, unsorted = _with_row_ids(dataset, swift_batch_size)
     for k in range(n_stages):
         last = k == n_stages - 1
-        out = pending.map_batches(
+        out = out.map_batches(
             _Stage,
-            fn_constructor_args=(joint, k, thresholds, text_column),
-            batch_size=super_batch_size if last else swift_batch_size,
+            fn_constructor_args=(
+                joint,
+                k,
+                thresholds,
+                text_column,
+                super_batch_size if last else swift_batch_size,
+                timeline,
+            ),
+            # Every stage takes the blocks as the one before emits them.
+            batch_size=swift_batch_size,
             batch_format="pandas",
             compute=_pool(super_concurrency if last else swift_concurrency),
             num_gpus=super_num_gpus if last else swift_num_gpus,
             num_cpus=super_num_cpus if last else swift_num_cpus,
         )
-        if last:
-            done.append(out)
-            break
-        out = out.materialize()  # each stage runs once per row
-        done.append(
-            out.map_batches(_rows_served_by, fn_args=(False,), batch_format="pandas")
-        )
-        pending = out.map_batches(
-            _rows_served_by, fn_args=(True,), batch_format="pandas"
-        )
-    context = ray.data.DataContext.get_current()
-    before = context.shuffle_strategy
-    # The default shuffle starts a pool of aggregator actors: seconds for any
-    # size. A pull-based sort shuffles the few, large blocks of the output.
-    context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
-    try:
-        result = done[0].union(*done[1:]).sort(ROW_ID).materialize()
-    finally:
-        context.shuffle_strategy = before
+    if unsorted:
+        # The default shuffle starts a pool of aggregator actors: seconds for
+        # any size. A pull-based sort shuffles the few, large blocks. (The
+        # context is the pipeline's own copy.)
+        out.context.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+        out = out.sort(ROW_ID)
+    result = out.materialize()
     if on_error == "raise":
-        bad = result.map_batches(_bad_rows, batch_format="pandas").materialize()
-        n_bad = bad.count()
+        # Read here, a block at a time: a Ray task would need a worker, and on
+        # a small cluster the pools' workers are gone by now, so a new one
+        # would start (seconds, to import this package) for a count.
+        n_bad, examples = 0, []
+        for bundle in result.iter_internal_ref_bundles():
+            for block in bundle.block_refs:
+                n, messages = _count_bad(ray.get(block))
+                n_bad += n
+                examples += messages[: 3 - len(examples)]
         if n_bad:
-            examples = [row["error"] for row in bad.take(3)]
             raise _bad_rows_error(n_bad, examples, result)
     return result
+
+
+def read_timeline(folder):
+    """The batches the stages of :func:`predict_dataset` ran, and when.
+
+    Reads the lines that ``predict_dataset(..., timeline=folder)`` wrote: one
+    per batch a stage worker ran.
+
+    Parameters
+    ----------
+    folder : path-like
+        The ``timeline`` folder of a :func:`predict_dataset` call.
+
+    Returns
+    -------
+    timeline : pandas.DataFrame
+        One row per batch, sorted by ``start``: ``stage`` (its index),
+        ``name`` (e.g. ``"swift"``), ``pid`` (the worker's process), ``start``
+        and ``end`` (seconds since the epoch, ``time.time()``), ``rows`` (the
+        batch's rows) and ``computed`` (the rows the stage answered or
+        scored; the others passed through).
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> from elang_sk.distributed import read_timeline
+    >>> folder = tempfile.mkdtemp()
+    >>> line = {"stage": 0, "name": "swift", "pid": 7, "start": 1.0, "end": 2.0,
+    ...         "rows": 256, "computed": 256}
+    >>> with open(f"{folder}/stage0-7.jsonl", "w") as f:
+    ...     _ = f.write(json.dumps(line) + "\\n")
+    >>> read_timeline(folder)[["name", "start", "end", "rows"]].values.tolist()
+    [['swift', 1.0, 2.0, 256]]
+    """
+    import pandas as pd
+
+    columns = ["stage", "name", "pid", "start", "end", "rows", "computed"]
+    rows = []
+    for path in sorted(Path(folder).glob("stage*-*.jsonl")):
+        with open(path, encoding="utf-8") as f:
+            rows.extend(json.loads(line) for line in f if line.strip())
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values("start", kind="stable").reset_index(drop=True)
 
 
 def predict_frame(

@@ -1,7 +1,11 @@
-"""`elang-sk predict` in process (small inputs, or no Ray): files in, files out."""
+"""`elang-sk predict`: in process unless Ray is asked for; files in, files out."""
 
 import json
+import os
 import re
+import subprocess
+import sys
+from argparse import Namespace
 
 import numpy as np
 import pandas as pd
@@ -77,13 +81,67 @@ def test_jsonl_and_text_inputs(saved, tmp_path, capsys):
 
 
 def test_runs_in_process_without_ray(saved, tmp_path, monkeypatch, capsys):
-    """A large input runs in process, not on Ray, when ray is not installed."""
+    """The deprecated --ray-min-rows says so; without ray it runs in process."""
     joint, folder, X = saved
     monkeypatch.setattr(_cli_predict, "_ray_available", lambda: False)
     pd.DataFrame({"text": X}).to_parquet(tmp_path / "in.parquet")
     argv = ["--ray-min-rows", "1"]
     assert run(folder, tmp_path / "in.parquet", tmp_path / "o.parquet", *argv) == 0
-    assert "ran in this process" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "ran in this process" in err
+    assert "warning: --ray-min-rows is deprecated" in err and "--ray-address" in err
+
+
+def test_large_input_runs_in_process_unless_ray_is_asked(
+    saved, tmp_path, monkeypatch, capsys
+):
+    """12,000 rows (over the old automatic switch at 10,000) run in process:
+    Ray only when asked (--ray-address, or a --ray flag)."""
+    import elang_sk.distributed
+
+    joint, folder, X = saved
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("predict_dataset (Ray) was called")
+
+    monkeypatch.setattr(elang_sk.distributed, "predict_dataset", no_ray)
+    texts = [X[i % len(X)] for i in range(12_000)]
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n")
+    assert run(folder, tmp_path / "in.txt", tmp_path / "o.parquet", "--quiet") == 0
+    out = pd.read_parquet(tmp_path / "o.parquet")
+    joint.set_params(threshold="crossing")
+    np.testing.assert_array_equal(out["prediction"], joint.predict(texts))
+    assert capsys.readouterr().err == ""
+    # The rule, with the parser's defaults, --ray and --ray-address.
+    args = dict(ray_address=None, ray_min_rows=None)
+    assert not _cli_predict.use_ray(Namespace(**args), n_rows=10**7)
+    assert _cli_predict.use_ray(Namespace(**args, ray=True))
+    assert _cli_predict.use_ray(Namespace(**{**args, "ray_address": "local"}))
+    assert not _cli_predict.use_ray(Namespace(ray_address=None, ray_min_rows=None))
+
+
+def test_ray_logs_stay_out_of_the_output(saved, tmp_path):
+    """On a Ray it starts (--ray-address local), the command prints its one
+    closing line: none of Ray's logs, progress bars or core messages."""
+    pytest.importorskip("ray")
+    pytest.importorskip("ray.data")
+    joint, folder, X = saved
+    pd.DataFrame({"text": X}).to_parquet(tmp_path / "in.parquet")
+    argv = [sys.executable, "-m", "elang_sk", "predict", "--model", str(folder)]
+    argv += ["--input", str(tmp_path / "in.parquet")]
+    argv += ["--output", str(tmp_path / "out.parquet"), "--ray-address", "local"]
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    done = subprocess.run(
+        argv, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wrote 30 predictions"), lines
+    assert "(ran in Ray; " in lines[0] and "swift: " in lines[0]
+    joint.set_params(threshold="crossing")
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    np.testing.assert_array_equal(out["prediction"], joint.predict(X))
 
 
 def test_bad_rows_are_written_and_reported(saved, tmp_path, capsys):

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,7 @@ from elang_sk.distributed import (
     BadRowsError,
     pool_shares,
     predict_frame,
+    read_timeline,
 )
 
 
@@ -81,6 +83,54 @@ def recording_joint():
     swift.fit(X[:80], y[:80])
     big = RecordingSuper().fit(X[:80], y[:80])
     return JointClassifier(swift, big, router="entropy").fit(X[80:], y[80:])
+
+
+class HandshakeSwift(ClassifierMixin, BaseEstimator):
+    """A fitted classifier that, given ``marker``, waits for the Super to start.
+
+    On the batch that holds ``marker`` (the last row of the input), it waits
+    (at most ``wait`` seconds) for the file ``started`` to exist, the log the
+    Super writes on its first call, and records in ``record`` whether it
+    appeared: with stages that stream, the Super answers the first blocks
+    while the Swift is still on the last one; with a materialization between
+    them, it could not start before the Swift had finished.
+    """
+
+    def __init__(self, inner=None, marker=None, started=None, record=None, wait=120):
+        self.inner = inner
+        self.marker = marker
+        self.started = started
+        self.record = record
+        self.wait = wait
+
+    def fit(self, X, y):
+        self.inner = make_pipeline(TfidfVectorizer(), LogisticRegression(C=0.3))
+        self.inner.fit(X, y)
+        return self
+
+    def __sklearn_is_fitted__(self):
+        return self.inner is not None
+
+    @property
+    def classes_(self):
+        return self.inner.classes_
+
+    def _handshake(self, X):
+        if self.marker is None or self.marker not in list(X):
+            return
+        deadline = time.monotonic() + self.wait
+        while not os.path.exists(self.started) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with open(self.record, "w") as f:
+            json.dump({"super_started_first": os.path.exists(self.started)}, f)
+
+    def predict(self, X):
+        self._handshake(X)
+        return self.inner.predict(X)
+
+    def predict_proba(self, X):
+        self._handshake(X)
+        return self.inner.predict_proba(X)
 
 
 def check_matches(result, joint, X, threshold):
@@ -212,6 +262,62 @@ def test_ray_matches_predict_and_super_sees_only_routed_rows(ray_cluster, tmp_pa
     assert sorted(seen) == sorted(routed)
     joint.super_estimator_.log = None
     check_matches(out, joint, X, threshold)
+
+
+def test_ray_stages_stream_in_input_order(ray_cluster, tmp_path):
+    """The Super answers the first blocks while the Swift is still on the last:
+    nothing between the stages waits for the whole dataset. The result is
+    joint.predict's, in input order, and every block went through both."""
+    from elang_sk.distributed import predict_dataset
+
+    X, y = make_texts(160)
+    swift = HandshakeSwift().fit(X[:80], y[:80])
+    big = RecordingSuper().fit(X[:80], y[:80])
+    joint = JointClassifier(swift, big, router="entropy").fit(X[80:], y[80:])
+    swift, big = joint.swift_estimator_, joint.super_estimator_
+    X, _ = make_texts(47, seed=15)
+    X = X + ["good marker film"]  # the last row: its block comes last
+    started, record = tmp_path / "super.jsonl", tmp_path / "handshake.json"
+    swift.set_params(marker=X[-1], started=str(started), record=str(record))
+    big.log = str(started)
+    ds = ray_cluster.data.from_items([{"text": x} for x in X], override_num_blocks=6)
+    out = predict_dataset(
+        joint,
+        ds,
+        threshold=np.inf,  # every row is routed: every block has Super work
+        swift_batch_size=8,
+        super_batch_size=4,
+        timeline=tmp_path / "timeline",
+    ).to_pandas()
+    assert json.loads(record.read_text()) == {"super_started_first": True}
+    swift.marker = big.log = None
+    check_matches(out, joint, X, np.inf)
+    timeline = read_timeline(tmp_path / "timeline")
+    for name, stage in timeline.groupby("name"):
+        assert stage["rows"].sum() == len(X), name  # every row, once
+        assert stage["computed"].sum() == len(X), name
+    swift_rows = timeline[timeline["name"] == "swift"]
+    super_rows = timeline[timeline["name"] == "super"]
+    assert super_rows["start"].min() < swift_rows["end"].max()  # they overlap
+    assert len(swift_rows) == 6  # blocks of 8 rows
+
+
+def test_ray_keeps_given_row_ids_and_sorts_them(ray_cluster):
+    """Given row ids are kept; the output is sorted by them."""
+    from elang_sk.distributed import predict_dataset
+
+    joint = text_joint()
+    X, _ = make_texts(20, seed=16)
+    ids = [100 - 3 * i for i in range(20)]  # decreasing
+    ds = ray_cluster.data.from_items(
+        [{"text": x, "row_id": i} for x, i in zip(X, ids, strict=True)]
+    )
+    out = predict_dataset(joint, ds, threshold=2.0, swift_batch_size=4).to_pandas()
+    assert out["row_id"].tolist() == sorted(ids)
+    back = out.set_index("row_id").loc[ids]
+    joint.set_params(threshold=2.0)
+    assert back["text"].tolist() == list(X)
+    np.testing.assert_array_equal(back["prediction"].to_numpy(), joint.predict(X))
 
 
 def test_ray_command_loads_folder_and_reads_files(ray_cluster, tmp_path):
@@ -369,9 +475,24 @@ def test_ray_runs_a_cascade_from_its_folder(ray_cluster, tmp_path):
     folder = save_joint(cascade, tmp_path / "cascade")
     X, _ = make_texts(60, seed=13)
     ds = ray_cluster.data.from_items([{"text": x} for x in X], override_num_blocks=3)
-    out = predict_dataset(folder, ds, swift_batch_size=16).to_pandas()
+    # Half a CPU per actor: the three pools fit the 2-CPU cluster together.
+    halves = dict(swift_num_cpus=0.5, super_num_cpus=0.5)
+    out = predict_dataset(
+        folder, ds, swift_batch_size=16, timeline=tmp_path / "timeline", **halves
+    ).to_pandas()
+    assert out["row_id"].tolist() == list(range(len(X)))
     assert out["prediction"].tolist() == cascade.predict(X).tolist()
     assert out["served_by"].tolist() == cascade.served_by(X).tolist()
+    # Every block flows through every stage; each stage computes only the
+    # rows the ones before it passed on.
+    timeline = read_timeline(tmp_path / "timeline")
+    served = out["served_by"].value_counts()
+    rows = timeline.groupby("name")["rows"].sum()
+    computed = timeline.groupby("name")["computed"].sum()
+    assert rows.to_dict() == {"small": 60, "mid": 60, "big": 60}
+    assert computed["small"] == 60
+    assert computed["mid"] == 60 - served.get("small", 0)
+    assert computed["big"] == served.get("big", 0)
     thresholds = [float(t) for t in cascade.thresholds_]
     out = predict_dataset(cascade, ds, threshold=[np.inf, np.inf]).to_pandas()
     assert set(out["served_by"]) == {"big"}
