@@ -454,7 +454,7 @@ def arrivals(segments, seed, max_requests):
     for duration, rate in segments:
         t = start
         while True:
-            t += rng.exponential(1.0 / rate)
+            t += rng.exponential() / rate
             if t >= start + duration or len(times) >= max_requests:
                 break
             times.append(t)
@@ -851,7 +851,9 @@ def sweep(bench, server, rates, extra=(), label=None):
             [(args.phase_s, rate)],
             {"steady": (warm, args.phase_s)},
             poll=server.label == "adaptive",
-            seed=args.seed * 100_000 + round(10 * rate),  # same rate, same arrivals
+            # One seed for every rate: the same arrivals, scaled in time, and
+            # the same inputs, so that the sweep compares rates, not draws.
+            seed=args.seed * 100_000 + 1,
         )
         if phase is not None:
             steady = phase["windows"]["steady"]
@@ -1125,7 +1127,8 @@ def markdown(result, args):
         f"{json.dumps(args.point)}; (c) adaptive: the same nominal point with "
         f"`AdaptivePolicy(p99_ms={args.p99_ms:g}, floor={json.dumps(args.floor)}, "
         f"window_s={args.adaptive_window_s:g}, interval_s="
-        f"{args.adaptive_interval_s:g}, step={args.adaptive_step:g})`. Load: "
+        f"{args.adaptive_interval_s:g}, step={args.adaptive_step:g}, "
+        f"low_watermark={args.adaptive_low_watermark:g})`. Load: "
         f"open-loop Poisson arrivals from a separate client process (httpx, "
         f"asyncio), {args.inputs_per_request} input(s) per request, latency from the "
         f"scheduled arrival; each sweep phase {args.phase_s:g} s, the first "
@@ -1313,12 +1316,14 @@ def parse_args(argv):
     add("--no-refine", dest="refine", action="store_false")
     add("--step-factor", type=float, default=3.0)
     add("--step-base", type=float, default=0.5, help="x fixed sustainable rate")
+    add("--step-base-rps", type=float, default=None, help="instead of --step-base")
     add("--step-before-s", type=float, default=None)
     add("--step-during-s", type=float, default=None)
     add("--step-settle-s", type=float, default=5.0)
     add("--adaptive-window-s", type=float, default=2.0)
     add("--adaptive-interval-s", type=float, default=0.25)
     add("--adaptive-step", type=float, default=0.2)
+    add("--adaptive-low-watermark", type=float, default=0.6)
     add("--overhead-n", type=int, default=None)
     add("--quiet-load", type=float, default=1.0)
     add("--quiet-cpu", type=float, default=0.3)
@@ -1415,6 +1420,7 @@ def main(argv=None):
                     window_s=args.adaptive_window_s,
                     interval_s=args.adaptive_interval_s,
                     step=args.adaptive_step,
+                    low_watermark=args.adaptive_low_watermark,
                 ),
             ),
         ]
@@ -1457,6 +1463,8 @@ def main(argv=None):
                         fixed["sustainable_rps"] or min(fixed["phases"][0]["rate"], cap)
                     )
                     base = round(base, 1)
+                    if args.step_base_rps is not None:
+                        base = args.step_base_rps
                     st = step(bench, server, base)
                     if st is not None:
                         result["steps"][label] = st
