@@ -29,13 +29,16 @@ Pretrained models, where a model hub is reachable (no training)::
 Results go to ``benchmarks/results/seq2seq_en_ro[_TAG].json`` (and ``.png``
 when matplotlib is installed).
 
-On the translation pair of ``benchmarks/train_en_ro_pair.py`` (trained and
-cached in the data home; no training here)::
+On the translation pair of :func:`elang_sk.datasets.fetch_en_ro_pair` (trained
+and cached in the data home by ``benchmarks/train_en_ro_pair.py`` or
+``elang-sk run --task translation``; no training here)::
 
-    python benchmarks/bench_seq2seq_en_ro.py --pair trained
+    python benchmarks/bench_seq2seq_en_ro.py --pair trained [--corpus gettext]
 
-which writes ``benchmarks/results/seq2seq_en_ro_trained.{json,md,png}`` and
-``seq2seq_en_ro_trained_scores.png``: test BLEU/chrF with bootstrap CIs of the
+which writes ``benchmarks/results/seq2seq_en_ro_trained/`` (``report.json``,
+``report.md``, ``tradeoff.png``, ``score_distribution.png``,
+``learning_curve.png``; the same table as ``elang-sk run --task
+translation``): test BLEU/chrF with bootstrap CIs of the
 Swift, the Super, the copy-the-source baseline and the oracle, and for each
 routing score (encoder energy head, decoder energy, mean max token
 probability of the Swift decoder, random) the thresholds chosen on dev
@@ -44,7 +47,6 @@ wall-time speed-ups, in-domain and on the UDHR (out of domain).
 """
 
 import argparse
-import functools
 import json
 import os
 import platform
@@ -184,8 +186,12 @@ def main(argv=None):
     parser.add_argument("--super", help="hub id or folder of a pretrained Super")
     parser.add_argument("--source-prefix", default=None)
     parser.add_argument("--max-train", type=int, default=None)
-    parser.add_argument("--max-dev", type=int, default=1000)
-    parser.add_argument("--max-test", type=int, default=1000)
+    parser.add_argument(
+        "--max-dev", type=int, default=None, help="default 1000 (trained: 1500)"
+    )
+    parser.add_argument(
+        "--max-test", type=int, default=None, help="default 1000 (trained: 5000)"
+    )
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--vocab-size", type=int, default=4000)
     parser.add_argument("--head-positions", type=int, default=16)
@@ -199,11 +205,18 @@ def main(argv=None):
         "--pair",
         choices=["scratch", "trained"],
         default="scratch",
-        help="trained: the cached pair of benchmarks/train_en_ro_pair.py",
+        help="trained: the cached pair of elang_sk.datasets.fetch_en_ro_pair",
+    )
+    parser.add_argument(
+        "--corpus",
+        choices=["gettext+libreoffice", "gettext"],
+        default="gettext+libreoffice",
+        help="trained: which cached pair",
     )
     parser.add_argument("--data-home", default=None)
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="auto", help="trained: auto, cpu, cuda")
     args = parser.parse_args(argv)
     if args.pair == "trained":
         return run_trained(args)
@@ -214,8 +227,9 @@ def main(argv=None):
     dev = fetch_en_ro(subset="dev")
     test = fetch_en_ro(subset="test")
     X_train, Y_train = train.data[: args.max_train], train.target[: args.max_train]
-    X_dev, Y_dev = dev.data[: args.max_dev], dev.target[: args.max_dev]
-    X_test, Y_test = test.data[: args.max_test], test.target[: args.max_test]
+    max_dev, max_test = args.max_dev or 1000, args.max_test or 1000
+    X_dev, Y_dev = dev.data[:max_dev], dev.target[:max_dev]
+    X_test, Y_test = test.data[:max_test], test.target[:max_test]
     pretrained = args.swift is not None
     prefix = args.source_prefix
     if prefix is None:
@@ -408,536 +422,41 @@ def plot(report, path):
 
 # -- the trained pair ----------------------------------------------------------
 
-TRAINED_ROUTERS = {
-    "energy (encoder head, eq. 9)": {"router": "energy"},
-    "energy (Swift decoder logits)": {"router": "energy", "routing_source": "decoder"},
-    "mean max token prob. (Swift decoder)": {
-        "router": "softmax",
-        "routing_source": "decoder",
-    },
-    "random": {"router": "random"},
-}
-STRATEGY_NAMES = ("crossing", "match_super", "risk_control")
-
-
-def _stats(hyps, refs):
-    """Per-sentence sufficient statistics of sacrebleu's BLEU and chrF."""
-    import sacrebleu
-
-    bleu, chrf = sacrebleu.BLEU(), sacrebleu.CHRF()
-    hyps, refs = [str(h) for h in hyps], [str(r) for r in refs]
-    return (
-        np.array(bleu._extract_corpus_statistics(hyps, [refs]), dtype=np.float64),
-        np.array(chrf._extract_corpus_statistics(hyps, [refs]), dtype=np.float64),
-    )
-
-
-def _from_stats(bleu_stats, chrf_stats):
-    import sacrebleu
-
-    bleu, chrf = sacrebleu.BLEU(), sacrebleu.CHRF()
-    return (
-        bleu._compute_score_from_stats(list(bleu_stats)).score,
-        chrf._compute_score_from_stats(list(chrf_stats)).score,
-    )
-
-
-def bootstrap_quality(hyps, refs, n_boot=1000, seed=0):
-    """Corpus BLEU and chrF with 95% bootstrap intervals (resampled sentences).
-
-    The same resamples (same seed, same number of sentences) are used for
-    every system, so intervals of systems on one test set are paired.
-    """
-    b, c = _stats(hyps, refs)
-    bleu, chrf = _from_stats(b.sum(0), c.sum(0))
-    rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot):
-        idx = rng.integers(0, len(hyps), len(hyps))
-        boots.append(_from_stats(b[idx].sum(0), c[idx].sum(0)))
-    boots = np.array(boots)
-    lo, hi = np.percentile(boots, [2.5, 97.5], axis=0)
-    return {
-        "bleu": bleu,
-        "bleu_ci": [float(lo[0]), float(hi[0])],
-        "chrf": chrf,
-        "chrf_ci": [float(lo[1]), float(hi[1])],
-    }
-
-
-def _copy_baseline(X, Y, n_boot):
-    return bootstrap_quality(list(X), list(Y), n_boot)
-
-
-def _time_per_sentence(fn, n):
-    t0 = time.perf_counter()
-    fn()
-    return (time.perf_counter() - t0) / n
-
-
-def _part_seconds(pair, swift, super_, tokenizer, X):
-    """Wall seconds per sentence: Swift, Super (greedy, batched), Swift encoder."""
-    n = len(X)
-    sec = {
-        "swift": _time_per_sentence(
-            functools.partial(pair.translate, swift, tokenizer, X), n
-        ),
-        "super": _time_per_sentence(
-            functools.partial(pair.translate, super_, tokenizer, X), n
-        ),
-    }
-
-    def encode():
-        with torch.no_grad():
-            for k in range(0, n, 64):
-                enc = tokenizer(
-                    X[k : k + 64],
-                    truncation=True,
-                    max_length=pair.MAX_TOKENS,
-                    padding=True,
-                    return_tensors="pt",
-                )
-                swift.get_encoder()(**enc)
-
-    sec["swift_encoder"] = _time_per_sentence(encode, n)
-    return sec
-
-
-def _measure(ctx, keep, router_flops, swift_part, router_sec, swift_sec):
-    """Quality with CIs, Swift ratio and speed-ups of one routing decision."""
-    out = np.where(keep, ctx["swift_out"], ctx["super_out"])
-    q = bootstrap_quality(out, ctx["Y"], ctx["n_boot"])
-    gflops = router_flops + np.where(keep, swift_part, ctx["super_full"])
-    seconds = router_sec + np.where(keep, swift_sec, ctx["sec"]["super"])
-    q.update(
-        swift_ratio=float(np.mean(keep)),
-        gflops_per_input=float(gflops.mean() / 1e9),
-        flops_speedup=ctx["super_mean"] / float(gflops.mean()),
-        time_speedup=ctx["sec"]["super"] / float(np.mean(seconds)),
-    )
-    return q
-
-
-def _learning_curve(root):
-    path = os.path.join(root, "log.jsonl")
-    rows = []
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    rows.append(json.loads(line))
-                except ValueError:
-                    continue
-    return rows
-
 
 def run_trained(args):
-    """The paper's seq2seq table on the cached trained Swift/Super pair."""
-    import sys
+    """The paper's seq2seq table on the cached trained pair (no training here).
 
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import train_en_ro_pair as pair
-
-    from elang_sk.datasets import get_data_home
-    from elang_sk.datasets._en_ro import fetch_udhr_en_ro
-    from elang_sk.metrics import sentence_chrf
+    The table is ``elang-sk run --task translation``'s
+    (:func:`elang_sk._protocol_translation.run_translation_protocol`); this
+    writes it to ``benchmarks/results/seq2seq_en_ro_trained[_TAG]/``.
+    """
+    from elang_sk._protocol_translation import (
+        format_translation_markdown,
+        run_translation_protocol,
+    )
 
     torch.set_num_threads(args.threads)
-    started = time.perf_counter()
-    root = os.path.join(get_data_home(args.data_home), pair.PAIR_DIR)
-    swift, super_, tokenizer, splits = pair.load_pair(args.data_home)
-    X_dev, Y_dev = (list(v[: args.max_dev]) for v in splits["dev"])
-    X_test, Y_test = (list(v[: args.max_test]) for v in splits["test"])
-    try:
-        udhr = fetch_udhr_en_ro(data_home=args.data_home)
-        X_ood, Y_ood = list(udhr.data), list(udhr.target)
-    except OSError as exc:  # offline, never downloaded
-        print(f"UDHR not available ({exc}); out-of-domain part skipped")
-        X_ood, Y_ood = [], []
-    print(f"pairs: dev {len(X_dev)}, test {len(X_test)}, udhr {len(X_ood)}")
-    cache = OutputCache(args.cache or os.path.join(root, "bench_cache"))
-    common = dict(
-        tokenizer=tokenizer,
-        head_positions=args.head_positions,
-        head_epochs=args.head_epochs,
-        generation_kwargs={
-            "max_new_tokens": args.max_new_tokens,
-            "num_beams": args.num_beams,
-        },
-        max_length=pair.MAX_TOKENS,
-        memory=cache,
-        costs="flops",
-        random_state=args.seed,
-    )
-    sets = {"test": (X_test, Y_test)}
-    if X_ood:
-        sets["udhr"] = (X_ood, Y_ood)
-    n_boot = args.n_boot
-    report = {
-        "benchmark": "bench_seq2seq_en_ro --pair trained",
-        "args": vars(args),
-        "models": {},
-        "n_pairs": {
-            "train": len(splits["train"][0]),
-            "dev": len(X_dev),
-            **{k: len(v[0]) for k, v in sets.items()},
-        },
-        "learning_curve": _learning_curve(root),
-        "sets": {},
-    }
-    for name, model in (("swift", swift), ("super", super_)):
-        report["models"][name] = {
-            "config": {
-                k: getattr(model.config, k)
-                for k in (
-                    "d_model",
-                    "encoder_layers",
-                    "decoder_layers",
-                    "encoder_attention_heads",
-                    "encoder_ffn_dim",
-                    "vocab_size",
-                )
-            },
-            "n_params": int(sum(p.numel() for p in model.parameters())),
-        }
-    joints = {}
-    for name, params in TRAINED_ROUTERS.items():
-        t0 = time.perf_counter()
-        joint = JointSeq2Seq(swift, super_, **common, **params).fit(X_dev, Y_dev)
-        joints[name] = joint
-        print(f"fitted {name} in {time.perf_counter() - t0:.0f} s", flush=True)
-    any_joint = next(iter(joints.values()))
-    for set_name, (X, Y) in sets.items():
-        swift_out = any_joint.set_params(threshold=-np.inf).predict(X)
-        super_out = any_joint.set_params(threshold=np.inf).predict(X)
-        any_joint.set_params(threshold="crossing")
-        flops = any_joint.flops(X, swift_out, super_out)
-        swift_full = flops.swift_encoder + flops.swift_decoder
-        super_full = flops.super_encoder + flops.super_decoder
-        super_mean = float(super_full.mean())
-        # Wall time per sentence of each part, greedy, batched (this machine).
-        sec = _part_seconds(pair, swift, super_, tokenizer, X[: min(len(X), 500)])
-        swift_q = sentence_chrf(swift_out, Y)
-        super_q = sentence_chrf(super_out, Y)
-        measure = functools.partial(
-            _measure,
-            {
-                "swift_out": swift_out,
-                "super_out": super_out,
-                "Y": Y,
-                "super_full": super_full,
-                "super_mean": super_mean,
-                "sec": sec,
-                "n_boot": n_boot,
-            },
-        )
-
-        result = {
-            "flops_per_sentence": {
-                "swift": float(swift_full.mean()),
-                "super": super_mean,
-                "head": float(flops.head.mean()),
-                "swift_encoder": float(flops.swift_encoder.mean()),
-            },
-            "copy_source": _copy_baseline(X, Y, n_boot),
-            "swift": measure(np.ones(len(X), bool), 0.0, swift_full, 0.0, sec["swift"]),
-            "super": measure(np.zeros(len(X), bool), 0.0, swift_full, 0.0, 0.0),
-            "seconds_per_sentence": sec,
-            "routers": {},
-        }
-        super_bleu = result["super"]["bleu"]
-        # Oracle: keep the Swift where its sentence chrF beats the Super's
-        # most, as far as corpus BLEU stays at the Super's.
-        order = np.argsort(-(swift_q - super_q), kind="stable")
-        oracle, oracle_curve = None, []
-        for n_keep in np.unique(np.linspace(0, len(X), 101).astype(int)):
-            keep = np.zeros(len(X), bool)
-            keep[order[:n_keep]] = True
-            b = corpus_quality(np.where(keep, swift_out, super_out), Y, "bleu")
-            g = float(np.where(keep, swift_full, super_full).mean() / 1e9)
-            oracle_curve.append(
-                {"swift_ratio": float(keep.mean()), "bleu": b, "gflops_per_input": g}
-            )
-            if b >= super_bleu - 1e-9:
-                oracle = keep
-        result["oracle"] = measure(oracle, 0.0, swift_full, 0.0, sec["swift"])
-        result["oracle_curve"] = oracle_curve
-        for name, joint in joints.items():
-            scores = joint.routing_scores(X)
-            if name == "random":
-                router, swift_part = np.zeros(len(X)), swift_full
-                router_sec, swift_sec = 0.0, sec["swift"]
-            elif joint.routing_source == "decoder":
-                router, swift_part = swift_full, np.zeros(len(X))
-                router_sec, swift_sec = sec["swift"], 0.0
-            else:
-                router = flops.swift_encoder + flops.head
-                swift_part = flops.swift_decoder
-                router_sec = sec["swift_encoder"]
-                swift_sec = max(sec["swift"] - sec["swift_encoder"], 0.0)
-            entry = {"strategies": {}, "curve": []}
-            for strategy in STRATEGY_NAMES:
-                with warnings_caught() as caught:
-                    t = float(joint.thresholds_for(strategy)[0])
-                entry["strategies"][strategy] = {
-                    "threshold": t,
-                    **measure(scores >= t, router, swift_part, router_sec, swift_sec),
-                    "warnings": caught,
-                }
-            order_s = np.argsort(-scores, kind="stable")
-            for ratio in np.linspace(0, 1, 21):
-                keep = np.zeros(len(X), bool)
-                keep[order_s[: int(round(ratio * len(X)))]] = True
-                out = np.where(keep, swift_out, super_out)
-                entry["curve"].append(
-                    {
-                        "swift_ratio": float(ratio),
-                        "bleu": corpus_quality(out, Y, "bleu"),
-                        "chrf": corpus_quality(out, Y, "chrf"),
-                        "gflops_per_input": float(
-                            (router + np.where(keep, swift_part, super_full)).mean()
-                            / 1e9
-                        ),
-                    }
-                )
-            right = swift_q >= super_q
-            entry["scores"] = {
-                "swift_right": scores[right].tolist(),
-                "swift_wrong": scores[~right].tolist(),
-            }
-            # Area under the BLEU/Swift-ratio curve: one number per score.
-            entry["mean_curve_bleu"] = float(
-                np.mean([p["bleu"] for p in entry["curve"]])
-            )
-            result["routers"][name] = entry
-        report["sets"][set_name] = result
-        print(f"{set_name}: done ({time.perf_counter() - started:.0f} s)", flush=True)
-    report["flops_per_sentence"] = report["sets"]["test"]["flops_per_sentence"]
-    report["total_seconds"] = time.perf_counter() - started
-    report["machine"] = {
-        "platform": platform.platform(),
-        "processor": platform.processor(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-    }
-    os.makedirs(RESULTS, exist_ok=True)
-    stem = os.path.join(
+    output = os.path.join(
         RESULTS, "seq2seq_en_ro_trained" + (f"_{args.tag}" if args.tag else "")
     )
-    with open(stem + ".json", "w") as f:
-        json.dump(report, f, indent=1, default=float)
-    markdown = trained_markdown(report)
-    with open(stem + ".md", "w") as f:
-        f.write(markdown)
-    print(markdown)
-    plot_trained(report, stem)
-    print(f"saved {stem}.json/.md/.png")
+    report = run_translation_protocol(
+        libreoffice=args.corpus == "gettext+libreoffice",
+        data_home=args.data_home,
+        output=output,
+        overwrite=True,
+        max_dev=args.max_dev or 1500,
+        max_test=args.max_test or 5000,
+        head_positions=args.head_positions,
+        head_epochs=args.head_epochs,
+        num_beams=args.num_beams,
+        max_new_tokens=args.max_new_tokens,
+        n_boot=args.n_boot,
+        seed=args.seed,
+        train_if_missing=False,
+        device=args.device,
+    )
+    print(format_translation_markdown(report))
     return report
-
-
-class warnings_caught:
-    """Record the messages of warnings raised inside the block."""
-
-    def __enter__(self):
-        import warnings
-
-        self._ctx = warnings.catch_warnings(record=True)
-        self._list = self._ctx.__enter__()
-        warnings.simplefilter("always")
-        self.messages = []
-        return self.messages
-
-    def __exit__(self, *exc):
-        self.messages.extend(str(w.message)[:300] for w in self._list)
-        return self._ctx.__exit__(*exc)
-
-
-def _fmt(q, key):
-    lo, hi = q[key + "_ci"]
-    return f"{q[key]:.1f} [{lo:.1f}, {hi:.1f}]"
-
-
-def trained_markdown(report):
-    """The table of :func:`run_trained` as Markdown."""
-    lines = ["# E-LANG seq2seq on the trained English-Romanian pair", ""]
-    m = report["models"]
-    f = report["flops_per_sentence"]
-    lines.append(
-        f"Swift {m['swift']['n_params'] / 1e6:.2f}M parameters, Super "
-        f"{m['super']['n_params'] / 1e6:.2f}M; mean FLOPs per test sentence "
-        f"{f['swift'] / 1e6:.1f}M vs {f['super'] / 1e6:.1f}M "
-        f"({f['super'] / f['swift']:.1f}x fewer for the Swift). "
-        f"Pairs: {report['n_pairs']}. "
-        "Corpus BLEU/chrF (sacrebleu, detokenized) with 95% bootstrap CIs; "
-        "thresholds chosen on dev, applied to the test sets. FLOPs are "
-        "counted per sentence (eq. 17, lengths included); the time speed-up "
-        "uses mean measured seconds per sentence of each part (greedy, "
-        "batched, one CPU thread), so it ignores that long inputs cost more."
-    )
-    lines.append("")
-    for set_name, r in report["sets"].items():
-        lines.append(f"## {set_name}")
-        lines.append("")
-        lines.append(
-            "| system | threshold rule | Swift ratio | BLEU [95% CI] | chrF [95% CI] "
-            "| GFLOPs/sent. | FLOPs speed-up | time speed-up |"
-        )
-        lines.append("|---|---|---|---|---|---|---|---|")
-
-        def row(name, rule, q):
-            ratio = q.get("swift_ratio")
-            lines.append(
-                f"| {name} | {rule} | {'' if ratio is None else f'{ratio:.2f}'} | "
-                f"{_fmt(q, 'bleu')} | {_fmt(q, 'chrf')} | "
-                + (
-                    f"{q['gflops_per_input']:.4f} | {q['flops_speedup']:.2f}x | "
-                    f"{q['time_speedup']:.2f}x |"
-                    if "gflops_per_input" in q
-                    else " | | |"
-                )
-            )
-
-        row("copy the source", "", r["copy_source"])
-        row("Swift alone", "", r["swift"])
-        row("Super alone", "", r["super"])
-        row("oracle (at Super's BLEU)", "test references", r["oracle"])
-        for name, entry in r["routers"].items():
-            for strategy, q in entry["strategies"].items():
-                row(name, strategy, q)
-        lines.append("")
-        best = max(r["routers"].items(), key=lambda kv: kv[1]["mean_curve_bleu"])
-        lines.append(
-            "Mean BLEU over the Swift-ratio sweep (0, 0.05, ..., 1; higher = "
-            "better ranking): "
-            + ", ".join(
-                f"{n} {e['mean_curve_bleu']:.2f}" for n, e in r["routers"].items()
-            )
-            + f". Best: **{best[0]}**."
-        )
-        lines.append("")
-        grid = np.linspace(
-            r["swift"]["gflops_per_input"], r["super"]["gflops_per_input"], 50
-        )
-        at_flops = {}
-        for n, e in r["routers"].items():
-            pts = sorted((p["gflops_per_input"], p["bleu"]) for p in e["curve"])
-            x, y = np.array(pts).T
-            at_flops[n] = float(
-                np.mean(
-                    np.interp(grid, x, y, left=np.nan)[
-                        ~np.isnan(np.interp(grid, x, y, left=np.nan))
-                    ]
-                )
-            )
-        best_f = max(at_flops, key=at_flops.get)
-        lines.append(
-            "Mean BLEU at equal FLOPs (curves interpolated between the Swift's and "
-            "the Super's FLOPs, router cost included): "
-            + ", ".join(f"{n} {v:.2f}" for n, v in at_flops.items())
-            + f". Best: **{best_f}**."
-        )
-        lines.append("")
-    lines.append("## Learning curve (dev subset, greedy)")
-    lines.append("")
-    lines.append("| model | epoch | loss | dev BLEU | dev chrF | seconds |")
-    lines.append("|---|---|---|---|---|---|")
-    for rec in report["learning_curve"]:
-        lines.append(
-            f"| {rec['model']} | {rec['epoch']} | {rec['loss']:.3f} | "
-            f"{rec['dev_bleu'] or 0:.1f} | {rec['dev_chrf'] or 0:.1f} | "
-            f"{rec['seconds']:.0f} |"
-        )
-    lines.append("")
-    return "\n".join(lines)
-
-
-def plot_trained(report, stem):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return
-    sets = report["sets"]
-    fig, axes = plt.subplots(
-        1, len(sets), figsize=(6.5 * len(sets), 4.5), squeeze=False
-    )
-    for ax, (set_name, r) in zip(axes[0], sets.items(), strict=True):
-        for name, entry in r["routers"].items():
-            curve = entry["curve"]
-            (line,) = ax.plot(
-                [p["gflops_per_input"] for p in curve],
-                [p["bleu"] for p in curve],
-                marker=".",
-                label=name,
-            )
-            q = entry["strategies"]["crossing"]
-            ax.plot(
-                q["gflops_per_input"], q["bleu"], "*", ms=12, color=line.get_color()
-            )
-        oc = r["oracle_curve"]
-        ax.plot(
-            [p["gflops_per_input"] for p in oc],
-            [p["bleu"] for p in oc],
-            "k:",
-            label="oracle",
-        )
-        for name, marker in (("swift", "s"), ("super", "D")):
-            p = r[name]
-            ax.plot(p["gflops_per_input"], p["bleu"], marker, color="k")
-            ax.annotate(name, (p["gflops_per_input"], p["bleu"]))
-        ax.axhline(r["copy_source"]["bleu"], color="grey", lw=0.8, ls="--")
-        ax.set_xlabel("GFLOPs per sentence (eq. 17)")
-        ax.set_ylabel(f"corpus BLEU ({set_name})")
-        ax.set_title(f"{set_name} (stars: crossing threshold; dashed: copy)")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(stem + ".png", dpi=120)
-    plt.close(fig)
-    r = sets["test"]
-    names = [n for n in r["routers"] if n != "random"]
-    fig, axes = plt.subplots(
-        1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False
-    )
-    for ax, name in zip(axes[0], names, strict=True):
-        s = r["routers"][name]["scores"]
-        ax.hist(
-            s["swift_right"], bins=40, alpha=0.6, density=True, label="Swift >= Super"
-        )
-        ax.hist(
-            s["swift_wrong"], bins=40, alpha=0.6, density=True, label="Swift < Super"
-        )
-        ax.axvline(r["routers"][name]["strategies"]["crossing"]["threshold"], color="k")
-        ax.set_title(name, fontsize=9)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(stem + "_scores.png", dpi=120)
-    plt.close(fig)
-    curve = report["learning_curve"]
-    if curve:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for name in ("swift", "super"):
-            rows = [c for c in curve if c["model"] == name]
-            ax.plot(
-                [c["epoch"] for c in rows],
-                [c["dev_chrf"] for c in rows],
-                "o-",
-                label=f"{name} dev chrF",
-            )
-            ax.plot(
-                [c["epoch"] for c in rows],
-                [c["dev_bleu"] for c in rows],
-                "s--",
-                label=f"{name} dev BLEU",
-            )
-        ax.set_xlabel("epoch")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(os.path.join(RESULTS, "en_ro_pair_learning_curve.png"), dpi=120)
-        plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,24 @@ THRESHOLD_STRATEGIES = (
     "risk_control",
 )
 CALIBRATIONS = ("dev", "cross-fit")
+TASKS = ("auto", "classification", "translation")
+CORPORA = ("gettext+libreoffice", "gettext")
+# `run` options that the translation table does not take, with their
+# defaults: given with another value, they are refused rather than ignored.
+_CLASSIFICATION_ONLY = (
+    ("swift", "--swift", DEFAULTS["swift"]),
+    ("super_model", "--super", DEFAULTS["super"]),
+    ("score", "--score", DEFAULTS["score"]),
+    ("threshold", "--threshold", DEFAULTS["threshold"]),
+    ("target", "--target", DEFAULTS["target"]),
+    ("tol", "--tol", DEFAULTS["tol"]),
+    ("delta", "--delta", DEFAULTS["delta"]),
+    ("distill", "--distill", False),
+    ("fine_tune_swift", "--fine-tune-swift", False),
+    ("calibration", "--calibration", "dev"),
+    ("max_length", "--max-length", 128),
+    ("retime", "--retime", False),
+)
 # Options whose value may be a negative number such as -inf or -1e3: argparse
 # would read "-inf" as an option, so "--threshold -inf" is joined into
 # "--threshold=-inf" before parsing.
@@ -314,9 +332,29 @@ def _add_run_parser(commands):
         "a second run takes seconds.",
     )
     run.add_argument(
+        "--task",
+        choices=TASKS,
+        default="auto",
+        help="classification: an encoder Swift/Super pair on a labelled dataset; "
+        "translation: the paper's seq2seq table (JointSeq2Seq, every routing "
+        "score and threshold rule) on the English-Romanian pair trained in the "
+        "data home, trained first when missing (about 1.5 h on one CPU thread, "
+        "with a progress bar); auto: translation for --dataset en_ro, else "
+        "classification (default: %(default)s)",
+    )
+    run.add_argument(
         "--dataset",
-        default=DEFAULTS["dataset"],
-        help="dataset name (default: %(default)s; see `elang-sk list`)",
+        default=None,
+        help=f"dataset name (default: {DEFAULTS['dataset']}, or en_ro for "
+        "--task translation; see `elang-sk list`)",
+    )
+    run.add_argument(
+        "--corpus",
+        choices=CORPORA,
+        default=None,
+        help="--task translation: what the pair is trained on, the machine's "
+        "gettext catalogs plus LibreOffice's Romanian catalogs (fetched once "
+        "from Debian), or the machine's only (default: gettext+libreoffice)",
     )
     run.add_argument(
         "--swift",
@@ -610,10 +648,73 @@ def _error_message(exc):
     return message
 
 
+def _task(args):
+    """The task of ``run``, from --task and --dataset; bad combinations refused."""
+    task = args.task
+    if task == "auto":
+        task = "translation" if args.dataset == "en_ro" else "classification"
+    if task == "translation":
+        if args.dataset not in (None, "en_ro"):
+            raise ValueError(
+                f"--task translation runs on the English-Romanian pairs (en_ro), "
+                f"not --dataset {args.dataset}; leave --dataset out."
+            )
+        for attr, option, default in _CLASSIFICATION_ONLY:
+            if getattr(args, attr) != default:
+                raise ValueError(
+                    f"{option} does not apply to --task translation: the table "
+                    "runs every routing score and threshold rule on the trained "
+                    "English-Romanian pair. Leave it out."
+                )
+    else:
+        if args.dataset == "en_ro":
+            raise ValueError(
+                "en_ro holds translations, not labels: run it with --task "
+                "translation (or leave --task out)."
+            )
+        if args.corpus is not None:
+            raise ValueError("--corpus applies to --task translation only.")
+    return task
+
+
+def _run_translation(args):
+    from elang_sk._protocol_translation import (
+        format_translation_markdown,
+        run_translation_protocol,
+    )
+
+    libreoffice = args.corpus in (None, "gettext+libreoffice")
+    output = args.output
+    if output is None:
+        output = f"{DEFAULTS['output']}/en_ro__trained_pair" + (
+            "" if libreoffice else "_gettext"
+        )
+    limits = {}
+    if args.subsample is not None:
+        limits = {"max_dev": args.subsample, "max_test": args.subsample}
+    report = run_translation_protocol(
+        libreoffice=libreoffice,
+        data_home=args.data_home,
+        output=output,
+        overwrite=args.overwrite,
+        plots=not args.no_plots,
+        quiet=args.quiet,
+        device=args.device,
+        batch_size=args.batch_size,
+        **limits,
+    )
+    print(format_translation_markdown(report))
+    return 0
+
+
 def _run(args):
-    from elang_sk._protocol import format_markdown, run_protocol
     from elang_sk.datasets import DATASETS
 
+    if _task(args) == "translation":
+        return _run_translation(args)
+    from elang_sk._protocol import format_markdown, run_protocol
+
+    args.dataset = args.dataset or DEFAULTS["dataset"]
     if args.dataset not in DATASETS:
         raise ValueError(
             f"unknown dataset {args.dataset!r}; choose from "

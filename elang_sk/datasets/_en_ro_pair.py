@@ -508,6 +508,8 @@ def train_model(
     import torch
     from transformers import MarianMTModel
 
+    from elang_sk.hf._loading import quiet_loading
+
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model_dir = os.path.join(root, name)
     os.makedirs(model_dir, exist_ok=True)
@@ -531,7 +533,8 @@ def train_model(
             _quarantine(path)
             continue
         try:
-            loaded = MarianMTModel.from_pretrained(path).to(device)
+            with quiet_loading():
+                loaded = MarianMTModel.from_pretrained(path).to(device)
             model.load_state_dict(loaded.state_dict())
             extra = torch.load(
                 os.path.join(path, "training.pt"),
@@ -654,7 +657,8 @@ def train_model(
             shutil.rmtree(os.path.join(model_dir, old), ignore_errors=True)
     if verify_checkpoint(best_dir) is None:
         return model.eval()
-    return MarianMTModel.from_pretrained(best_dir).to(device).eval()
+    with quiet_loading():
+        return MarianMTModel.from_pretrained(best_dir).to(device).eval()
 
 
 def _pair_root(data_home, libreoffice):
