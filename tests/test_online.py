@@ -31,6 +31,7 @@ from elang_sk import (  # noqa: E402
     ThresholdSelector,
     save_joint,
 )
+from elang_sk._fingerprint import fingerprint  # noqa: E402
 from elang_sk.serving import AdaptivePolicy, ServerThread, create_app  # noqa: E402
 from elang_sk.serving._operating_point import (  # noqa: E402
     AdaptiveController,
@@ -501,6 +502,43 @@ def test_metrics_health_and_model_card(pair, server):
     risk = points[json.dumps({"strategy": "risk_control", "tol": 0.02})]
     assert risk["expected_quality_drop"] <= 0.02 + 1e-9 or "warnings" in risk
     assert len(card["tradeoff_curve"]["thresholds"]) <= 51
+
+
+class UnnamedClassifier(SlowClassifier):
+    """A pre-trained classifier whose fingerprint fails while ``failing``."""
+
+    def elang_fingerprint(self):
+        if self.failing[0]:
+            raise RuntimeError("cannot name it yet")
+        return "unnamed-1"
+
+
+def test_the_model_card_gives_the_content_fingerprint(pair, cascade, caplog):
+    joint = JointClassifier(lr(0.003), lr(1.0), router="softmax").fit(X_cal, y_cal)
+    expected = fingerprint(joint)  # computed once, when the app is made
+    with ServerThread(create_app(joint)) as running:
+        cards = [httpx.get(running.url + "/v1/model").json() for _ in range(2)]
+    assert [card["fingerprint"] for card in cards] == [expected] * 2
+    assert "fingerprint_error" not in cards[0]
+    with ServerThread(create_app(cascade)) as running:
+        name = httpx.get(running.url + "/v1/model").json()["fingerprint"]
+    assert name.startswith("CascadeClassifier-") and name != expected
+    # Not computable at start-up: the server starts, the card says why, and
+    # a later card request computes it.
+    unnamed = UnnamedClassifier(lr(1.0))
+    joint = JointClassifier(lr(0.003), unnamed, router="softmax").fit(X_cal, y_cal)
+    unnamed.failing[0] = True
+    with caplog.at_level("WARNING", logger="elang_sk.serving"):
+        app = create_app(joint, warmup_inputs=None)
+    assert "fingerprint could not be computed" in caplog.text
+    with ServerThread(app) as running:
+        card = httpx.get(running.url + "/v1/model").json()
+        assert card["fingerprint"] is None
+        assert "cannot name it yet" in card["fingerprint_error"]
+        unnamed.failing[0] = False
+        card = httpx.get(running.url + "/v1/model").json()
+        assert card["fingerprint"].startswith("JointClassifier-")
+        assert "fingerprint_error" not in card
 
 
 # -- adaptive operating point ---------------------------------------------------------

@@ -8,6 +8,7 @@ timeouts, 413 splitting, concurrency, fingerprints).
 """
 
 import asyncio
+import copy
 import math
 import pickle
 import time
@@ -636,3 +637,241 @@ def test_the_client_and_card_follow_set_params(served, back, scripted):
     )
     remote.close()
     remote.predict(X_test[:3])  # a closed client is opened again
+
+
+# -- the served model's content fingerprint -----------------------------------------
+
+
+def flipped(joint):
+    """A copy of ``joint`` with other weights and the same card otherwise."""
+    other = copy.deepcopy(joint)
+    for model in (other.swift_estimator_, other.super_estimator_):
+        model.coef_ *= -1.0
+    return other
+
+
+def card_of(server):
+    reply = httpx.get(server.url + "/v1/model", timeout=30)
+    assert reply.status_code == 200, reply.text
+    return reply.json()
+
+
+def test_the_card_fingerprint_names_the_weights(served, back, tmp_path):
+    pytest.importorskip("skops")
+    # Built (and the model's threshold selections memoised) by the back's card:
+    # the copies below are fingerprinted in that same state.
+    card = card_of(back)
+    assert card["fingerprint"].startswith("JointClassifier-")
+    assert card_of(back)["fingerprint"] == card["fingerprint"]
+    other = flipped(served)
+    assert (other.predict(X_test) != served.predict(X_test)).any()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cards, named = [], []
+    for model in (served, other, served):
+        with ServerThread(create_app(model), port=port) as running:
+            assert running.url == url
+            cards.append(card_of(running))
+            named.append(RemoteClassifier(url).elang_fingerprint())
+    (card_a, card_b, _), (fp_a, fp_b, fp_c) = cards, named
+    # Same parameters, calibration summary and thresholds: only the weights
+    # tell the two models apart, and now the fingerprint does too.
+    for key in ("estimator", "stages", "classes", "calibration", "operating_point"):
+        assert card_a[key] == card_b[key], key
+    assert card_a["fingerprint"] != card_b["fingerprint"]
+    assert fp_a != fp_b
+    assert fp_c == fp_a  # the same model served again
+    # A saved folder served twice is named the same both times.
+    folder = save_joint(served, tmp_path / "model")
+    named = set()
+    for _ in range(2):
+        with ServerThread(create_app(folder), port=port):
+            named.add(RemoteClassifier(url).elang_fingerprint())
+    assert len(named) == 1
+
+
+def test_cached_outputs_are_not_reused_for_a_server_with_other_weights(
+    served, tmp_path
+):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    other = flipped(served)
+    joint = JointClassifier(
+        lr(0.001),
+        RemoteClassifier(url),
+        router="softmax",
+        costs=COSTS,
+        memory=str(tmp_path),
+    )
+    with ServerThread(create_app(served), port=port):
+        joint.fit(X_cal, y_cal)
+        first = joint.answer_stage(X_test, 1)
+        np.testing.assert_array_equal(first, served.predict(X_test))
+    with ServerThread(create_app(other), port=port) as running:  # same address
+        before = predict_requests(running)
+        answers = joint.answer_stage(X_test, 1)
+        assert predict_requests(running) > before  # not from the cache
+    np.testing.assert_array_equal(answers, other.predict(X_test))
+    assert (answers != first).any()
+
+
+def test_a_front_servers_fingerprint_follows_its_remote_stage(scripted):
+    state = scripted.state
+    front_joint = JointClassifier(
+        lr(0.001), RemoteClassifier(scripted.url, **FAST), router="softmax"
+    ).fit(X_cal, y_cal)
+    with ServerThread(create_app(front_joint)) as front:
+        client = RemoteClassifier(front.url)
+        first = card_of(front)["fingerprint"]
+        assert first.startswith("JointClassifier-")
+        assert card_of(front)["fingerprint"] == first
+        before = client.elang_fingerprint()
+        state.card["fingerprint"] = "the back's new weights"
+        assert card_of(front)["fingerprint"] != first
+        assert client.elang_fingerprint() != before
+        # The back cannot be named: the front says so, its clients do not cache.
+        state.card = {"estimator": "JointSeq2Seq", "task": "generation"}
+        card = card_of(front)
+        assert card["fingerprint"] is None
+        assert "needs a served classifier" in card["fingerprint_error"]
+        with pytest.raises(RemoteStageError, match="null fingerprint"):
+            client.elang_fingerprint()
+        assert client.classes_.tolist() == front_joint.classes_.tolist()
+
+
+# -- credentials ----------------------------------------------------------------------
+
+SECRET = "Bearer s3cret-never-on-disk"
+
+
+def guarded_app(state):
+    """The scripted protocol behind ``Authorization: <state.expected>``."""
+    app = FastAPI()
+
+    def refused(request):
+        given = request.headers.get("authorization")
+        state.seen.append(given)
+        if given != state.expected:
+            return JSONResponse({"error": "wrong or missing token"}, status_code=401)
+        return None
+
+    @app.get("/v1/model")
+    async def card(request: Request):
+        return refused(request) or state.card
+
+    @app.post("/v1/predict")
+    async def predict(request: Request):
+        body = await request.json()
+        rows = np.asarray(body["inputs"], dtype=float)
+        out = {"predictions": state.model.predict(rows).tolist()}
+        if "proba" in (body.get("return") or []):
+            out["proba"] = state.model.predict_proba(rows).tolist()
+        return refused(request) or out
+
+    return app
+
+
+def saved_bytes(folder):
+    return b"".join(p.read_bytes() for p in folder.rglob("*") if p.is_file())
+
+
+def test_saving_refuses_literal_credential_headers(scripted, tmp_path):
+    pytest.importorskip("skops")
+    remote = RemoteClassifier(scripted.url, headers={"X-Team": "a"})
+    joint = JointClassifier(lr(0.001), remote, router="softmax", costs=COSTS)
+    joint.fit(X_cal, y_cal)
+    for name in (
+        "Authorization",
+        "proxy-authorization",
+        "Cookie",
+        "X-Api-Key",
+        "X-Auth-Token",
+        "client_secret",
+    ):
+        remote.set_params(headers={"X-Team": "a", name: SECRET})
+        with pytest.raises(TypeError) as caught:
+            save_joint(joint, tmp_path / "model")
+        message = str(caught.value)
+        assert repr(name) in message and "header_env" in message, message
+        assert "s3cret" not in message
+        assert not (tmp_path / "model").exists()
+        assert b"s3cret" not in saved_bytes(tmp_path)
+    # In memory, pickling and copying keep every parameter as given.
+    assert pickle.loads(pickle.dumps(remote)).headers == remote.headers
+    assert copy.deepcopy(remote).headers == remote.headers
+    remote.set_params(headers={"X-Team": "a"})  # nothing secret: saved
+    assert b"X-Team" in saved_bytes(save_joint(joint, tmp_path / "model"))
+
+
+def test_a_credential_from_the_environment_is_sent_and_never_saved(
+    tmp_path, monkeypatch
+):
+    pytest.importorskip("skops")
+    state = reset(SimpleNamespace(), lr(1.0))
+    state.expected, state.seen = SECRET, []
+    monkeypatch.setenv("ELANG_SK_TEST_AUTH", SECRET)
+    with ServerThread(guarded_app(state), wait_ready=False) as guarded:
+        with pytest.raises(ValueError, match="HTTP 401"):
+            RemoteClassifier(guarded.url, **FAST).fit()
+        remote = RemoteClassifier(
+            guarded.url, header_env={"Authorization": "ELANG_SK_TEST_AUTH"}, **FAST
+        )
+        joint = JointClassifier(lr(0.001), remote, router="softmax", costs=COSTS)
+        expected = joint.fit(X_cal, y_cal).predict(X_test)
+        assert state.seen[-1] == SECRET
+        assert "s3cret" not in repr(remote) and "ELANG_SK_TEST_AUTH" in repr(remote)
+        folder = save_joint(joint, tmp_path / "model")
+        saved = saved_bytes(folder)
+        assert b"s3cret" not in saved and b"ELANG_SK_TEST_AUTH" in saved
+        loaded = load_joint(folder)
+        np.testing.assert_array_equal(loaded.predict(X_test), expected)
+        loaded_remote = loaded.super_estimator_
+        assert loaded_remote.header_env == {"Authorization": "ELANG_SK_TEST_AUTH"}
+        # Read at every request: a rotated token is sent by the same client.
+        monkeypatch.setenv("ELANG_SK_TEST_AUTH", "Bearer rotated")
+        with pytest.raises(ValueError, match="HTTP 401"):
+            loaded_remote.predict(X_test[:3])
+        state.expected = "Bearer rotated"
+        loaded_remote.predict(X_test[:3])
+        assert state.seen[-1] == "Bearer rotated"
+        # Unset or empty: a clear error naming the variable, nothing sent.
+        sent = len(state.seen)
+        monkeypatch.delenv("ELANG_SK_TEST_AUTH")
+        with pytest.raises(RuntimeError, match="'ELANG_SK_TEST_AUTH' is not set"):
+            loaded_remote.predict(X_test[:3])
+        monkeypatch.setenv("ELANG_SK_TEST_AUTH", "")
+        with pytest.raises(RuntimeError, match="'ELANG_SK_TEST_AUTH' is empty"):
+            loaded_remote.predict_proba(X_test[:3])
+        assert len(state.seen) == sent
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"header_env": ["ELANG_SK_TEST_AUTH"]}, "header_env must be None or a dict"),
+        ({"header_env": {"Authorization": 3}}, "header_env must be None or a dict"),
+        ({"header_env": {"Authorization": "Bearer abc"}}, "not an environment"),
+        (
+            {"headers": {"authorization": "x"}, "header_env": {"Authorization": "A"}},
+            "in both headers and header_env",
+        ),
+    ],
+)
+def test_header_env_is_checked_at_first_use(params, match):
+    remote = RemoteClassifier("http://127.0.0.1:9", **params)
+    with pytest.raises(ValueError, match=match) as caught:
+        remote.predict(X_test[:2])
+    assert "abc" not in str(caught.value)  # a mistaken value is not echoed
+
+
+def test_a_remote_saved_before_header_env_loads_without_it():
+    remote = RemoteClassifier("http://127.0.0.1:9", headers={"X-Team": "a"})
+    state = remote._state()
+    del state["header_env"]  # the state of an earlier version
+    old = RemoteClassifier.__new__(RemoteClassifier)
+    old.__setstate__(state)
+    assert old.get_params() == remote.get_params()
+    assert (
+        repr(old)
+        == "RemoteClassifier(url='http://127.0.0.1:9', headers={'X-Team': '***'})"
+    )

@@ -33,26 +33,46 @@ those rows with the stage before (``served_by="swift_fallback"``).
 **Output cache.** :meth:`RemoteClassifier.elang_fingerprint` reads the model
 card anew at every call (one ``GET /v1/model``; the output cache asks once
 per ``fit``/``predict`` of a joint model with a ``memory``) and hashes the
-URL with the card's estimator, stages, classes, calibration summary and
-current thresholds, and the card's own ``fingerprint`` when a server gives
-one: a refit, recalibrated or re-thresholded remote model gets a new
-fingerprint, so cached outputs are not reused for it. The card describes
-the model by its parameters and calibration statistics, not its weights: a
-server whose model was retrained with the same parameters, the same
-accuracies on the calibration data and the same given costs would keep its
-fingerprint. A back server with an adaptive operating point changes its
-answers with its load; caching them keeps answers given under the
-thresholds of the moment the fingerprint was read.
+URL with the card's estimator, stages, classes, calibration summary, current
+thresholds and ``fingerprint``. A server built by
+:func:`~elang_sk.serving.create_app` gives there the content fingerprint of
+the served model (:func:`elang_sk._fingerprint.fingerprint`: parameters and
+every weight, computed once when the app is made, plus, at every card
+request, the fingerprints of its own remote stages): a refit, retrained,
+recalibrated or re-thresholded remote model gets a new fingerprint, so cached
+outputs are not reused for it, even when only its weights changed. A card
+whose ``fingerprint`` is null (the server could not compute it, e.g. its own
+remote stage is down) raises :class:`RemoteStageError` instead of naming the
+model without it. A server that gives no ``fingerprint`` at all (an older
+elang_sk, another implementation of the protocol) is named by its parameters
+and calibration statistics only: one retrained with the same parameters, the
+same accuracies on the calibration data and the same given costs would keep
+its fingerprint. A back server with an adaptive operating point changes its
+answers with its load, and rows its Super could not answer in time come back
+answered by its Swift: caching them keeps the answers given at that moment.
+
+**Credentials.** ``headers`` are sent as given; ``header_env`` names, per
+header, an environment variable read at every request (never stored). Saving
+(``save_joint``, skops) refuses a literal header whose name looks like a
+credential (``Authorization``, ``Cookie``, ``X-Api-Key``, any name with
+``auth``, ``token``, ``secret``, ``key``, ``passw``, ``credential``,
+``session`` or ``cookie``): the error names it and says to pass it through
+``header_env``. Pickling (``copy``, multiprocessing, joblib) keeps the
+headers as given, as it keeps every parameter: a pickle file holds them.
 
 **Saving.** ``save_joint`` stores it with skops like any scikit-learn model:
-its parameters and the card it last read (``classes_`` then needs no
-request after ``load_joint``); the HTTP client is never saved nor pickled.
+its parameters (environment-variable names, not their values) and the card it
+last read (``classes_`` then needs no request after ``load_joint``); the HTTP
+client is never saved nor pickled.
 """
 
+import copyreg
 import hashlib
 import json
 import math
+import os
 import random
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +91,12 @@ MAX_WAIT_S = 30.0
 _CARD_KEYS = ("estimator", "task", "stages", "classes", "calibration", "fingerprint")
 # Per-process state, never saved, pickled, cloned or compared.
 _RUNTIME_KEYS = ("_client", "_http_lock", "_max_rows")
+# Header names that look like credentials: never saved literally.
+_CREDENTIAL = re.compile(
+    r"auth|cookie|token|secret|key|passw|credential|session", re.IGNORECASE
+)
+# An environment variable name (POSIX portable set).
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class RemoteStageError(RuntimeError):
@@ -260,6 +286,40 @@ def _retry_after(reply):
     return seconds if math.isfinite(seconds) else None
 
 
+def _credential_names(headers):
+    """The names in ``headers`` that look like credentials, in order."""
+    if not isinstance(headers, dict):
+        return []
+    return [k for k in headers if isinstance(k, str) and _CREDENTIAL.search(k)]
+
+
+def _check_header_env(header_env, headers):
+    if header_env is None:
+        return
+    if not isinstance(header_env, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in header_env.items()
+    ):
+        raise ValueError(
+            "header_env must be None or a dict of header name to environment "
+            "variable name, e.g. {'Authorization': 'ELANG_SK_REMOTE_AUTH'}."
+        )
+    for header, name in header_env.items():
+        if not _ENV_NAME.fullmatch(name):
+            # The value is not echoed: it may be the secret given by mistake.
+            raise ValueError(
+                f"header_env[{header!r}] is not an environment variable name "
+                "(letters, digits and _, not starting with a digit): give the "
+                "name of the variable that holds the header's value, not the "
+                "value."
+            )
+    both = {k.lower() for k in header_env} & {k.lower() for k in headers or {}}
+    if both:
+        raise ValueError(
+            f"The headers {sorted(both)} are in both headers and header_env: "
+            "give each header once."
+        )
+
+
 class RemoteClassifier(ClassifierMixin, BaseEstimator):
     """A classifier served by ``elang-sk serve`` on another machine.
 
@@ -293,11 +353,23 @@ class RemoteClassifier(ClassifierMixin, BaseEstimator):
         Requests in flight at once: the size of the connection pool, shared
         by every call of this object (threads included).
     headers : dict of str to str, default=None
-        Extra HTTP headers (e.g. ``{"Authorization": "Bearer ..."}`` for a
-        proxy). Their values are masked in this object's ``repr``, and so in
-        the model card of a server that uses it as a stage; the ``repr`` of
-        an estimator holding it (scikit-learn prints nested parameters
-        itself) and the saved folder show them as given.
+        Extra HTTP headers sent as given (e.g. ``{"X-Team": "search"}``).
+        Their values are masked in this object's ``repr``, and so in the
+        model card of a server that uses it as a stage; the ``repr`` of an
+        estimator holding it (scikit-learn prints nested parameters itself)
+        shows them. Saving (``save_joint``) refuses a name that looks like a
+        credential (``Authorization``, ``Cookie``, ``X-Api-Key``, anything
+        with ``auth``, ``token``, ``secret``, ``key``, ``passw``,
+        ``credential``, ``session`` or ``cookie``, in any case): give those
+        through ``header_env``.
+    header_env : dict of str to str, default=None
+        Headers whose values are read from environment variables at every
+        request: header name to variable name, e.g. ``{"Authorization":
+        "ELANG_SK_REMOTE_AUTH"}`` with ``ELANG_SK_REMOTE_AUTH="Bearer ..."``
+        set where the requests are made. Only the variable names are kept,
+        shown and saved; a variable that is not set (or empty) when a request
+        is made raises :class:`RuntimeError` naming it, before anything is
+        sent. A header may not be in both ``headers`` and ``header_env``.
 
     Attributes
     ----------
@@ -351,6 +423,21 @@ class RemoteClassifier(ClassifierMixin, BaseEstimator):
     ...     labels = local.predict(X[400:405])
     >>> same, remote.classes_.tolist(), labels.shape
     (True, [0, 1], (5,))
+
+    A credential is passed by the name of an environment variable, read at
+    every request, never stored:
+
+    >>> import os
+    >>> authed = RemoteClassifier(
+    ...     "http://10.0.0.5:8000", header_env={"Authorization": "ELANG_SK_REMOTE_AUTH"}
+    ... )
+    >>> authed.header_env
+    {'Authorization': 'ELANG_SK_REMOTE_AUTH'}
+    >>> _ = os.environ.pop("ELANG_SK_REMOTE_AUTH", None)
+    >>> authed.fit()  # checked before anything is sent
+    Traceback (most recent call last):
+    ...
+    RuntimeError: The environment variable 'ELANG_SK_REMOTE_AUTH' is not set: ...
     """
 
     def __init__(
@@ -363,6 +450,7 @@ class RemoteClassifier(ClassifierMixin, BaseEstimator):
         batch_size=64,
         max_concurrency=4,
         headers=None,
+        header_env=None,
     ):
         self.url = url
         self.timeout_s = timeout_s
@@ -371,6 +459,7 @@ class RemoteClassifier(ClassifierMixin, BaseEstimator):
         self.batch_size = batch_size
         self.max_concurrency = max_concurrency
         self.headers = headers
+        self.header_env = header_env
 
     # -- scikit-learn protocol ------------------------------------------------------
 
@@ -385,11 +474,37 @@ class RemoteClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.two_d_array = True
         return tags
 
-    def __getstate__(self):
+    def _state(self):
         state = dict(super().__getstate__())
         for key in _RUNTIME_KEYS:
             state.pop(key, None)
         return state
+
+    def __getstate__(self):
+        # skops (save_joint) reads the state here; pickle and copy go through
+        # __reduce_ex__ below and keep the headers as given.
+        secret = _credential_names(self.headers)
+        if secret:
+            raise ValueError(
+                f"Refusing to save {type(self).__name__}(url={self.url!r}) with "
+                f"the literal header(s) {secret}: they look like credentials and "
+                "would be written to disk in clear. Pass them by environment "
+                "variable instead, read at request time and never saved, e.g. "
+                f"header_env={{{secret[0]!r}: 'ELANG_SK_REMOTE_AUTH'}} with "
+                "ELANG_SK_REMOTE_AUTH set to the header's value where the model "
+                "runs (and drop them from headers)."
+            )
+        return self._state()
+
+    def __setstate__(self, state):
+        state = dict(state)
+        state.setdefault("header_env", None)  # saved before header_env existed
+        super().__setstate__(state)
+
+    def __reduce_ex__(self, protocol):
+        # Pickling and copying (multiprocessing, joblib, copy.deepcopy) keep
+        # every parameter as given, the headers included.
+        return copyreg.__newobj__, (type(self),), self._state()
 
     def __repr__(self, N_CHAR_MAX=700):
         shown = [f"url={self.url!r}"]
@@ -410,6 +525,8 @@ class RemoteClassifier(ClassifierMixin, BaseEstimator):
             except TypeError:
                 masked = "..."
             shown.append(f"headers={{{masked}}}")
+        if self.header_env:
+            shown.append(f"header_env={self.header_env!r}")
         return f"{type(self).__name__}({', '.join(shown)})"
 
     @property
@@ -446,6 +563,8 @@ default=None
             classifier, or ``y`` has labels the remote model cannot predict.
         RemoteStageError
             If the server cannot be reached.
+        RuntimeError
+            If a ``header_env`` variable is not set.
 
         Examples
         --------
@@ -503,6 +622,8 @@ default=None
             If the server refuses the inputs (HTTP 4xx; its message says why).
         RemoteStageError
             If the server does not answer after the retries.
+        RuntimeError
+            If a ``header_env`` variable is not set.
 
         Examples
         --------
@@ -542,6 +663,8 @@ default=None
             If the server refuses the inputs (HTTP 4xx; its message says why).
         RemoteStageError
             If the server does not answer after the retries.
+        RuntimeError
+            If a ``header_env`` variable is not set.
 
         Examples
         --------
@@ -571,14 +694,19 @@ default=None
         -------
         fingerprint : str
             Hex digest of the URL and the model card's estimator, stages,
-            classes, calibration summary, current thresholds and own
-            ``fingerprint`` (if the server gives one).
+            classes, calibration summary, current thresholds and
+            ``fingerprint`` (the content fingerprint of the served model,
+            weights included, on a server built by
+            :func:`~elang_sk.serving.create_app`; see the module docstring).
 
         Raises
         ------
         RemoteStageError
-            If the server cannot be reached: without the card, cached outputs
-            could be stale.
+            If the server cannot be reached, or its card's ``fingerprint`` is
+            null (the server could not compute it): without them, cached
+            outputs could be stale.
+        RuntimeError
+            If a ``header_env`` variable is not set.
 
         Examples
         --------
@@ -601,6 +729,15 @@ default=None
         self._check_params()
         card, thresholds = self._fetch_card()
         self.__dict__["_card_state"] = (_base_url(self.url), card)
+        if "fingerprint" in card and not card["fingerprint"]:
+            reason = card.get("fingerprint_error") or "no reason given"
+            raise RemoteStageError(
+                _base_url(self.url) + "/v1/model",
+                200,
+                "its model card has a null fingerprint: the server could not "
+                f"name its model ({reason}), so its outputs cannot be cached",
+                1,
+            )
         named = {"url": _base_url(self.url), "card": card, "thresholds": thresholds}
         text = json.dumps(named, sort_keys=True, default=str)
         return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
@@ -653,7 +790,10 @@ default=None
             )
         point = card.get("operating_point")
         thresholds = point.get("thresholds") if isinstance(point, dict) else None
-        return {key: card[key] for key in _CARD_KEYS if key in card}, thresholds
+        named = {key: card[key] for key in _CARD_KEYS if key in card}
+        if "fingerprint" in named and not named["fingerprint"]:
+            named["fingerprint_error"] = str(card.get("fingerprint_error"))[:300]
+        return named, thresholds
 
     # -- requests ---------------------------------------------------------------------
 
@@ -672,6 +812,23 @@ default=None
             )
         ):
             raise ValueError("headers must be None or a dict of str to str.")
+        _check_header_env(self.header_env, headers)
+
+    def _env_headers(self):
+        """The ``header_env`` headers, read from the environment now."""
+        values = {}
+        for header, name in (self.header_env or {}).items():
+            value = os.environ.get(name)
+            if not value:
+                state = "is empty" if value == "" else "is not set"
+                raise RuntimeError(
+                    f"The environment variable {name!r} {state}: "
+                    f"RemoteClassifier(url={self.url!r}) reads its {header!r} "
+                    f"header from it (header_env). Set {name} to the header's "
+                    "value in the environment of this process."
+                )
+            values[header] = value
+        return values
 
     def _lock(self):
         # dict.setdefault is atomic: every thread gets the same lock.
@@ -715,11 +872,12 @@ default=None
         httpx = _import_httpx()
         client = self._client_for_params()
         url = _base_url(self.url) + path
+        headers = self._env_headers() or None
         attempts = int(self.max_retries) + 1
         status = message = None
         for attempt in range(attempts):
             try:
-                reply = client.request(method, url, json=payload)
+                reply = client.request(method, url, json=payload, headers=headers)
             except httpx.TimeoutException as exc:
                 status = None
                 message = (
