@@ -70,9 +70,20 @@ import numpy as np
 
 _DIGEST_SIZE = 16
 _CHUNK = 1 << 20
-# Attributes holding per-process values (ids, addresses) that do not change
-# what an estimator computes; hashing them would make every process miss.
-_PROCESS_LOCAL = frozenset({"_stop_words_id"})
+# Attributes holding per-process values (ids, addresses) or memos that do not
+# change what an estimator computes; hashing them would make every process (or
+# every model that has been read) miss: a vectorizer's stop-word id, the
+# threshold selections and the first stage's input kind a joint model
+# memoises when it is read, and the warning memo of a scikit-learn Bunch
+# (pickle drops it, so a round trip would change the fingerprint).
+_PROCESS_LOCAL = frozenset(
+    {
+        "_stop_words_id",
+        "_selections",
+        "_first_takes_text",
+        "_deprecated_key_to_warnings",
+    }
+)
 # Tokenizer attributes that do not change its outputs: where its files were read
 # from (as do names ending in "_file"), the warnings it has shown, and the
 # backend, hashed from its JSON.
@@ -171,6 +182,10 @@ class _Hasher(pickle.Pickler):
                 return _reduced, ("tensor", _tensor_digest(obj))
         if _is_tokenizer(obj):
             return _reduced, ("tokenizer", _tokenizer_digest(obj))
+        sklearn_utils = sys.modules.get("sklearn.utils")
+        if sklearn_utils is not None and type(obj) is sklearn_utils.Bunch:
+            # Its items only: its warning memo does not survive a pickle.
+            return _reduced, ("bunch", dict(obj))
         sklearn_base = sys.modules.get("sklearn.base")
         if sklearn_base is not None and isinstance(obj, sklearn_base.BaseEstimator):
             kind = ("estimator", type(obj).__module__, type(obj).__qualname__)

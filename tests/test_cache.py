@@ -212,6 +212,35 @@ def test_fingerprint_follows_refits_and_in_place_edits():
     assert fingerprint(model) != third
 
 
+def test_reading_a_joint_model_leaves_its_fingerprint_alone():
+    """Memos filled by reading a fitted joint model are not part of its key.
+
+    The threshold selections it memoises (``thresholds_for``, a model card)
+    and the Bunch warning memos that pickle drops would otherwise make the
+    same model miss the cache; its threshold still counts.
+    """
+    import warnings
+
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    from elang_sk import JointClassifier
+
+    X, y = make_classification(300, random_state=0)
+    swift = LogisticRegression(C=0.01).fit(X[:150], y[:150])
+    super_ = LogisticRegression().fit(X[:150], y[:150])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        joint = JointClassifier(swift, super_).fit(X[150:], y[150:])
+        before = fingerprint(joint)
+        joint.thresholds_for("match_super")
+        joint.expected_on_calibration(joint.thresholds_for(0.5))
+        joint.predict(X[:5])
+        assert fingerprint(joint) == before
+        joint.set_params(threshold=0.5)
+        assert fingerprint(joint) != before
+
+
 def test_fingerprint_is_stable_across_processes():
     """A TF-IDF pipeline fitted in a new process (new hash seed) has the same key."""
     code = (
