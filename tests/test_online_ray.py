@@ -1,5 +1,7 @@
 """The same HTTP API on Ray Serve: one deployment per stage, a local Ray."""
 
+import time
+
 import numpy as np
 import pytest
 
@@ -50,7 +52,14 @@ def test_ray_serve_round_trip(tmp_path):
         serve.start(http_options={"host": "127.0.0.1", "port": port})
         serve.run(app, name="elang_sk_test", route_prefix="/")
         url = f"http://127.0.0.1:{port}"
-        assert httpx.get(url + "/readyz", timeout=30).json() == {"ready": True}
+        # Ready once every stage has run its warm-up batch (asynchronous:
+        # polled, for at most a minute on a busy machine).
+        deadline = time.monotonic() + 60
+        while (ready := httpx.get(url + "/readyz", timeout=30).json()) != {
+            "ready": True
+        } and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert ready == {"ready": True}
         X_test = X[500:]
         body = {"inputs": X_test.tolist(), "return": ["served_by", "proba"]}
         out = httpx.post(url + "/v1/predict", json=body, timeout=60).json()
