@@ -73,14 +73,15 @@ _CHUNK = 1 << 20
 # Attributes holding per-process values (ids, addresses) or memos that do not
 # change what an estimator computes; hashing them would make every process (or
 # every model that has been read) miss: a vectorizer's stop-word id, the
-# threshold selections and the first stage's input kind a joint model
-# memoises when it is read, and the warning memo of a scikit-learn Bunch
+# threshold selections, the first stage's input kind and the FLOP counts a
+# joint model memoises when it is read, and the warning memo of a scikit-learn Bunch
 # (pickle drops it, so a round trip would change the fingerprint).
 _PROCESS_LOCAL = frozenset(
     {
         "_stop_words_id",
         "_selections",
         "_first_takes_text",
+        "_flop_memo",
         "_deprecated_key_to_warnings",
     }
 )

@@ -201,6 +201,21 @@ def test_flops_count_encoder_head_and_decoding(tok, pairs):
         + super_only.super_decoder
     )
     assert report.cost_per_input == pytest.approx(expected)
+    # The Super alone is counted on the same inputs: the speed-up of sending
+    # everything to it is just under 1 (the router's cost), whatever their
+    # lengths against the calibration's.
+    long = [" ".join(f"w{i}" for i in range(1, 30))] * 4
+    for inputs in (X[:4], long):
+        report = joint.routing_report(inputs)
+        alone = joint.flops(inputs, None, report.y_pred)
+        super_alone = np.mean(alone.super_encoder + alone.super_decoder)
+        assert report.super_cost_per_input == pytest.approx(super_alone)
+        assert report.speedup == pytest.approx(super_alone / report.cost_per_input)
+        assert 0.5 < report.speedup < 1
+    # Everything to the Swift: the Swift alone is what it cost, bar the router.
+    report = joint.set_params(threshold=-np.inf).routing_report(long)
+    assert report.swift_cost_per_input < report.cost_per_input
+    assert report.speedup > 1
 
 
 def test_curve_uses_quality_and_crossing_uses_right_split(fitted):
