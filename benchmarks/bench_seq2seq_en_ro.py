@@ -35,7 +35,9 @@ and cached in the data home by ``benchmarks/train_en_ro_pair.py`` or
 
     python benchmarks/bench_seq2seq_en_ro.py --pair trained [--corpus gettext]
 
-which writes ``benchmarks/results/seq2seq_en_ro_trained/`` (``report.json``,
+which writes ``benchmarks/results/seq2seq_en_ro_trained/`` (with ``--corpus
+gettext``: ``seq2seq_en_ro_trained_gettext/``; ``--tag head4
+--head-positions 4`` adds ``_head4``) (``report.json``,
 ``report.md``, ``tradeoff.png``, ``score_distribution.png``,
 ``learning_curve.png``; the same table as ``elang-sk run --task
 translation``): test BLEU/chrF with bootstrap CIs of the
@@ -428,7 +430,7 @@ def run_trained(args):
 
     The table is ``elang-sk run --task translation``'s
     (:func:`elang_sk._protocol_translation.run_translation_protocol`); this
-    writes it to ``benchmarks/results/seq2seq_en_ro_trained[_TAG]/``.
+    writes it to ``benchmarks/results/seq2seq_en_ro_trained[_gettext][_TAG]/``.
     """
     from elang_sk._protocol_translation import (
         format_translation_markdown,
@@ -436,9 +438,10 @@ def run_trained(args):
     )
 
     torch.set_num_threads(args.threads)
-    output = os.path.join(
-        RESULTS, "seq2seq_en_ro_trained" + (f"_{args.tag}" if args.tag else "")
-    )
+    name = "seq2seq_en_ro_trained"
+    if args.corpus == "gettext":
+        name += "_gettext"
+    output = os.path.join(RESULTS, name + (f"_{args.tag}" if args.tag else ""))
     report = run_translation_protocol(
         libreoffice=args.corpus == "gettext+libreoffice",
         data_home=args.data_home,

@@ -409,7 +409,8 @@ plt.show()
 # On the full test split of the gettext pair, the benchmark found no routing
 # score that reaches the Super's BLEU with fewer FLOPs, random routing ahead
 # of the energy head at equal FLOPs, and an oracle that matches the Super's
-# BLEU with 1.61x fewer FLOPs (``benchmarks/results/seq2seq_en_ro_trained.md``).
+# BLEU with 1.61x fewer FLOPs
+# (``benchmarks/results/seq2seq_en_ro_trained_gettext/report.md``).
 # The subset here is smaller, so compare with the lines printed above
 # rather than expect the same digits. On the tiny path, both models are too
 # weak for any of this to mean much.
