@@ -394,6 +394,10 @@ def run_translation_protocol(
                 swift_full,
                 super_full,
             )
+        _length_analysis(
+            result, _source_lengths(tokenizer, X), X, Y, swift_q, super_q,
+            swift_out, super_out, swift_full, super_full,
+        )  # fmt: skip
         _rank(result)
         report["sets"][set_name] = result
     report["flops_per_sentence"] = report["sets"]["test"]["flops_per_sentence"]
@@ -417,8 +421,6 @@ def _router_entry(
     swift_out, super_out, swift_full, super_full,
 ):  # fmt: skip
     """One routing score on one set: its thresholds, curve and score groups."""
-    from elang_sk.metrics import corpus_quality
-
     scores = joint.routing_scores(X)
     if name == "random":
         router, swift_part = np.zeros(len(X)), swift_full
@@ -431,19 +433,35 @@ def _router_entry(
         swift_part = flops.swift_decoder
         router_sec = sec["swift_encoder"]
         swift_sec = max(sec["swift"] - sec["swift_encoder"], 0.0)
-    entry = {"strategies": {}, "curve": []}
+    strategies = {}
     for strategy in STRATEGY_NAMES:
         with warnings_caught() as caught:
             t = float(joint.thresholds_for(strategy)[0])
-        entry["strategies"][strategy] = {
+        strategies[strategy] = {
             "threshold": t,
             **measure(scores >= t, router, swift_part, router_sec, swift_sec),
             "warnings": caught,
         }
+    entry = _ranking_entry(
+        scores, Y, swift_q, super_q, swift_out, super_out, router, swift_part,
+        super_full,
+    )  # fmt: skip
+    entry["strategies"] = strategies
+    return entry
+
+
+def _ranking_entry(
+    scores, Y, swift_q, super_q, swift_out, super_out, router, swift_part,
+    super_full,
+):  # fmt: skip
+    """The BLEU/FLOPs curve of keeping the highest `scores` with the Swift."""
+    from elang_sk.metrics import corpus_quality
+
+    entry = {"strategies": {}, "curve": []}
     order = np.argsort(-scores, kind="stable")
     for ratio in np.linspace(0, 1, 21):
-        keep = np.zeros(len(X), bool)
-        keep[order[: int(round(ratio * len(X)))]] = True
+        keep = np.zeros(len(Y), bool)
+        keep[order[: int(round(ratio * len(Y)))]] = True
         out = np.where(keep, swift_out, super_out)
         entry["curve"].append(
             {
@@ -465,13 +483,47 @@ def _router_entry(
     return entry
 
 
+def _source_lengths(tokenizer, X):
+    return np.array(
+        [len(ids) for ids in tokenizer(list(X), truncation=True,
+                                       max_length=MAX_TOKENS)["input_ids"]]
+    )  # fmt: skip
+
+
+def _length_analysis(result, lengths, X, Y, swift_q, super_q, swift_out,
+                     super_out, swift_full, super_full):  # fmt: skip
+    """How much of each score is source length, and what length alone buys.
+
+    The reference ranking keeps the shortest sources with the Swift (no
+    model, no cost): a learned score no better than it has learned length.
+    """
+    from scipy.stats import spearmanr
+
+    for entry in result["routers"].values():
+        scores = np.concatenate(
+            [entry["scores"]["swift_right"], entry["scores"]["swift_wrong"]]
+        )
+        right = swift_q >= super_q
+        lens = np.concatenate([lengths[right], lengths[~right]])
+        # Undefined when the scores or the lengths are all equal.
+        defined = np.ptp(scores) > 0 and np.ptp(lens) > 0
+        entry["spearman_with_shortness"] = (
+            float(spearmanr(scores, -lens).statistic) if defined else None
+        )
+    result["shortest_first"] = _ranking_entry(
+        -lengths.astype(float), Y, swift_q, super_q, swift_out, super_out,
+        np.zeros(len(Y)), swift_full, super_full,
+    )  # fmt: skip
+
+
 def _rank(result):
     """Which routing score wins on one set, by ranking and at equal FLOPs."""
     routers = result["routers"]
     grid = np.linspace(
         result["swift"]["gflops_per_input"], result["super"]["gflops_per_input"], 50
     )
-    for entry in routers.values():
+    references = [result["shortest_first"]] if "shortest_first" in result else []
+    for entry in [*routers.values(), *references]:
         x, y = np.array(
             sorted((p["gflops_per_input"], p["bleu"]) for p in entry["curve"])
         ).T
@@ -508,6 +560,10 @@ class warnings_caught:
     def __exit__(self, *exc):
         self.messages.extend(str(w.message)[:300] for w in self._list)
         return self._ctx.__exit__(*exc)
+
+
+def _number(value):
+    return "undefined" if value is None else f"{value:.2f}"
 
 
 def _fmt(q, key):
@@ -594,6 +650,23 @@ def format_translation_markdown(report):
             + f". Best: **{r['best_at_equal_flops']}**."
         )
         lines.append("")
+        if "shortest_first" in r:
+            short = r["shortest_first"]
+            at = short["mean_bleu_at_equal_flops"]
+            lines.append(
+                "Source length: Spearman correlation of each score with the "
+                "shortness of the source (1: it keeps exactly the shortest "
+                "sentences with the Swift): "
+                + ", ".join(
+                    f"{n} {_number(e['spearman_with_shortness'])}"
+                    for n, e in r["routers"].items()
+                )
+                + ". Keeping the shortest sources with the Swift (no model, a "
+                f"reference ranking, not a router): mean BLEU "
+                f"{short['mean_curve_bleu']:.2f} over the sweep"
+                + (f", {at:.2f} at equal FLOPs." if at is not None else ".")
+            )
+            lines.append("")
     lines.append("## Learning curve (dev subset, greedy)")
     lines.append("")
     lines.append("| model | epoch | loss | dev BLEU | dev chrF | seconds |")
@@ -638,6 +711,16 @@ def plot_translation(report, output):
             q = entry["strategies"]["crossing"]
             ax.plot(
                 q["gflops_per_input"], q["bleu"], "*", ms=12, color=line.get_color()
+            )
+        if "shortest_first" in r:
+            curve = r["shortest_first"]["curve"]
+            ax.plot(
+                [p["gflops_per_input"] for p in curve],
+                [p["bleu"] for p in curve],
+                color="grey",
+                ls="-.",
+                lw=1,
+                label="shortest first (reference)",
             )
         oc = r["oracle_curve"]
         ax.plot(

@@ -76,6 +76,12 @@ def test_translation_table_trains_the_missing_pair_and_reports(home, capsys):
             lo, hi = q["bleu_ci"]
             assert lo <= q["bleu"] <= hi and 0 <= q["swift_ratio"] <= 1
     assert test["best_by_ranking"] in TRAINED_ROUTERS
+    # Length, the confound of a sentence-level score: each score's rank
+    # correlation with shortness, and the shortest-first reference ranking.
+    for entry in test["routers"].values():
+        rho = entry["spearman_with_shortness"]
+        assert rho is None or -1 <= rho <= 1
+    assert len(test["shortest_first"]["curve"]) == 21
     # Everything kept with the Swift costs the Swift's FLOPs, and the Super's
     # own row costs the Super's.
     assert test["swift"]["swift_ratio"] == 1 and test["super"]["flops_speedup"] == 1
@@ -93,6 +99,7 @@ def test_translation_table_trains_the_missing_pair_and_reports(home, capsys):
         json.loads((out / "report.json").read_text())
     )
     assert "Best: **" in markdown and "| Super alone |" in markdown
+    assert "Keeping the shortest sources with the Swift" in markdown
 
 
 def test_translation_table_refuses_a_missing_pair_without_training(home):
