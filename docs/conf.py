@@ -200,15 +200,26 @@ def _markdown_to_rst(markdown):
 
 
 def _write_tables():
-    """docs/_build/tables/<name>.rst from benchmarks/results/protocol/*.md."""
+    """docs/_build/tables/<name>.rst from the committed benchmark reports.
+
+    The protocol summaries (``benchmarks/results/protocol/*.md``) and the
+    translation table (``benchmarks/results/seq2seq_en_ro_trained/report.md``,
+    without its title: the page gives one).
+    """
     os.makedirs(_TABLES, exist_ok=True)
-    source = os.path.join(_HERE, "..", "benchmarks", "results", "protocol")
-    for filename in ("SUMMARY.md", "SUMMARY_L3.md", "SUMMARY_FINETUNED.md"):
-        with open(os.path.join(source, filename), encoding="utf-8") as fh:
-            rst = _markdown_to_rst(fh.read())
-        target = os.path.join(_TABLES, filename.replace(".md", ".rst").lower())
-        with open(target, "w", encoding="utf-8") as fh:
-            fh.write(rst)
+    results = os.path.join(_HERE, "..", "benchmarks", "results")
+    sources = {
+        f"protocol/{name}": name.replace(".md", ".rst").lower()
+        for name in ("SUMMARY.md", "SUMMARY_L3.md", "SUMMARY_FINETUNED.md")
+    }
+    sources["seq2seq_en_ro_trained/report.md"] = "translation.rst"
+    for source, target in sources.items():
+        with open(os.path.join(results, source), encoding="utf-8") as fh:
+            markdown = fh.read()
+        if target == "translation.rst":
+            markdown = markdown.split("\n", 1)[1]  # its "# title" line
+        with open(os.path.join(_TABLES, target), "w", encoding="utf-8") as fh:
+            fh.write(_markdown_to_rst(markdown))
 
 
 _write_tables()

@@ -236,7 +236,7 @@ class _Card:
     """The model card, computed once (strategy selections can take a moment).
 
     ``fingerprint()`` is the card's ``fingerprint``: the content fingerprint
-    of the served joint model (:func:`elang_sk._fingerprint.fingerprint`, its
+    of the served joint model (``elang_sk._fingerprint.fingerprint``, its
     parameters and every weight), computed once, when the app is made: it
     reads the whole model, about 0.06 s for a 22.7M-parameter transformer
     and 0.2 s for a 110M one on CPU, which is too much for every request.
@@ -450,7 +450,7 @@ def create_app(
     ``fingerprint``, the key under which a
     :class:`~elang_sk.serving.RemoteClassifier` caches its outputs: the
     content fingerprint of the joint model (its parameters and every weight,
-    :func:`elang_sk._fingerprint.fingerprint`), so that two servers whose
+    ``elang_sk._fingerprint.fingerprint``), so that two servers whose
     models differ only in their weights are never confused. It reads the
     whole model, so it is computed once, here (a fraction of a second for a
     transformer: about 0.06 s per 22.7M parameters and 0.2 s per 110M on
