@@ -20,14 +20,15 @@ pair trained on the gettext and LibreOffice catalogs when it has all its
 epochs, else the one trained on the machine's gettext catalogs only. The
 joint model is fitted on a few hundred held-out dev sentences and evaluated
 on part of the test split, so its numbers are noisier than those of the full
-benchmark (``benchmarks/bench_seq2seq_en_ro.py --pair trained``, 1 500 dev
-and 4 053 test sentences of the gettext pair). That benchmark found that on
-that pair **E-LANG does not pay**: no routing score reached the Super's BLEU
-with fewer FLOPs than the Super alone (the Swift's encoder and the energy
-head cost extra on every forwarded sentence), and at equal FLOPs random
+benchmark (``elang-sk run --task translation``: 1 500 dev and 5 000 test
+sentences of the gettext + LibreOffice pair, 4 053 of the gettext pair).
+That benchmark found that on both pairs **E-LANG does not pay**: no
+routing score reached the Super's BLEU with fewer FLOPs than the Super
+alone (the Swift's encoder and the energy head cost extra on every
+forwarded sentence), and at equal FLOPs random
 routing gave a higher BLEU than the energy head; yet an oracle that knows
-the references matched the Super's BLEU with 1.61x fewer FLOPs, so the
-saving exists but the energy head does not find it.
+the references matched the Super's BLEU with 1.54x (1.61x) fewer FLOPs, so
+the saving exists but the energy head does not find it.
 
 **Without it** (a fresh machine, such as the one that builds this
 documentation). Both models are then tiny T5 models built from a
@@ -406,11 +407,13 @@ plt.show()
 # with the Super". The FLOPs of the energy curve start above the Super's:
 # every forwarded sentence also pays for the Swift's encoder and the head.
 #
-# On the full test split of the gettext pair, the benchmark found no routing
-# score that reaches the Super's BLEU with fewer FLOPs, random routing ahead
-# of the energy head at equal FLOPs, and an oracle that matches the Super's
-# BLEU with 1.61x fewer FLOPs
-# (``benchmarks/results/seq2seq_en_ro_trained_gettext/report.md``).
+# On the full test splits, ``elang-sk run --task translation`` found, for
+# both pairs, no routing score that reaches the Super's BLEU with fewer
+# FLOPs, random routing ahead of the energy head at equal FLOPs, and an
+# oracle that matches the Super's BLEU with 1.54x (gettext + LibreOffice
+# pair) or 1.61x (gettext pair) fewer FLOPs; keeping the shortest sources
+# with the Swift beat every score on the first
+# (``benchmarks/results/seq2seq_en_ro_trained*/report.md``).
 # The subset here is smaller, so compare with the lines printed above
 # rather than expect the same digits. On the tiny path, both models are too
 # weak for any of this to mean much.
