@@ -5,7 +5,7 @@ The training itself lives in the package (:mod:`elang_sk.datasets._en_ro_pair`,
 folder, the checkpoints and the splits); this script runs it with a deadline
 and a choice of epochs, and prints one line per epoch.
 
-Run from the repository root (about 1.5 h on one CPU thread for the default
+Run from the repository root (about 75 min on one CPU thread for the default
 corpus, the machine's gettext catalogs plus LibreOffice's)::
 
     nice -n 19 python benchmarks/train_en_ro_pair.py --libreoffice \\

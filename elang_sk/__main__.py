@@ -338,7 +338,7 @@ def _add_run_parser(commands):
         help="classification: an encoder Swift/Super pair on a labelled dataset; "
         "translation: the paper's seq2seq table (JointSeq2Seq, every routing "
         "score and threshold rule) on the English-Romanian pair trained in the "
-        "data home, trained first when missing (about 1.5 h on one CPU thread, "
+        "data home, trained first when missing (about 75 min on one CPU thread, "
         "with a progress bar); auto: translation for --dataset en_ro, else "
         "classification (default: %(default)s)",
     )

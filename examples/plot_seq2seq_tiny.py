@@ -12,7 +12,7 @@ alone, random routing and an oracle. Its first cell prints which of two
 paths ran.
 
 **With the trained pair** (:func:`~elang_sk.datasets.fetch_en_ro_pair`,
-trained once into the data home: about 1.5 h on one CPU thread, minutes on a
+trained once into the data home: about 75 min on one CPU thread, minutes on a
 GPU). Two Marian-style encoder-decoders trained from scratch on
 English-Romanian software messages: a Swift of 1.1M parameters and a Super of
 7.1M, which spends about 6x the FLOPs per sentence. The example uses the

@@ -702,7 +702,7 @@ def load_pair(data_home=None, libreoffice=False):
             raise OSError(
                 f"No verified {name} checkpoint in {path}: the pair is not "
                 "trained. Train it with elang_sk.datasets.fetch_en_ro_pair() or "
-                "`elang-sk run --task translation` (about 1.5 h on one CPU "
+                "`elang-sk run --task translation` (about 75 min on one CPU "
                 "thread, minutes on a GPU)."
             )
         with quiet_loading():
@@ -863,7 +863,7 @@ def fetch_en_ro_pair(
     split of :func:`fetch_en_ro` (software messages; with `libreoffice`, the
     machine's gettext catalogs and LibreOffice's), deduplicated against dev
     and test. The first call trains them (CUDA when available; on a CPU
-    about 1.5 h on one thread) and keeps tokenizer, checkpoints, splits and
+    about 75 min on one thread) and keeps tokenizer, checkpoints, splits and
     the training log in the data home; later calls load them in seconds.
     Training resumes after an interruption; a corrupted or partial
     checkpoint is moved aside and rebuilt, never loaded.
