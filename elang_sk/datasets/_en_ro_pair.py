@@ -34,7 +34,6 @@ needs them.
 """
 
 import datetime
-import hashlib
 import json
 import os
 import re
@@ -45,6 +44,8 @@ from numbers import Real
 
 import numpy as np
 from sklearn.utils._param_validation import validate_params
+
+from elang_sk.datasets._archives import _sha256
 
 PAIR_DIR = "en_ro_pair"
 # The pair trained on the machine's catalogs plus LibreOffice's.
@@ -304,14 +305,6 @@ def _quiet(save):
             return save(*args, **kwargs)
 
     return quiet_save
-
-
-def _sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _checkpoints(model_dir):
