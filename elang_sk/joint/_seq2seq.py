@@ -535,32 +535,30 @@ class JointSeq2Seq(BaseJoint):
         return run.generate(("swift", "super")[k], rows)[0]
 
     def _call_costs(self, run, stage, y_pred):
-        keep = stage == 0
         if self.costs_.unit != "FLOPs":
-            costs = self._mean_costs(len(keep))
+            costs = self._mean_costs(len(stage))
             # Each model alone: the calibration means.
             costs.alone = self.costs_.stage_full
             return costs
-        # Each model decoded what it served (the Swift everything with the
-        # decoder ablation): count on the lengths actually generated.
+        # One count serves the joint cost and each model alone. The joint
+        # cost reads a model's decoding only on the inputs it answered (the
+        # whole Swift with the decoder ablation), where these outputs are its
+        # own: the lengths actually generated. Each model alone, for the
+        # speed-up, is counted on these inputs: the encoders exactly, and a
+        # decoder that did not run on an input on the length of the output it
+        # was spared (the other model's), the closest guess of its own. The
+        # calibration means would compare another set of inputs: longer
+        # inputs than dev's would look slow.
         if self.routing_source == "decoder":
             swift_out = run.generate("swift")[0]
         else:
-            swift_out = np.where(keep, y_pred, "")
-        costs = self._flop_costs(
-            self.flops(run.X, swift_out, np.where(keep, "", y_pred))
-        )
-        # Each model alone on these inputs, for the speed-up: the encoders
-        # exactly; a decoder that did not run on an input is counted on the
-        # length of the output it was spared (the other model's), the
-        # closest guess of its own. The calibration means would compare
-        # another set of inputs: longer inputs than dev's would look slow.
-        swift_alone = swift_out if self.routing_source == "decoder" else y_pred
-        alone = self.flops(run.X, swift_alone, y_pred)
+            swift_out = y_pred
+        flops = self.flops(run.X, swift_out, y_pred)
+        costs = self._flop_costs(flops)
         costs.alone = np.array(
             [
-                float(np.mean(alone.swift_encoder + alone.swift_decoder)),
-                float(np.mean(alone.super_encoder + alone.super_decoder)),
+                float(np.mean(flops.swift_encoder + flops.swift_decoder)),
+                float(np.mean(flops.super_encoder + flops.super_decoder)),
             ]
         )
         return costs
