@@ -378,6 +378,7 @@ def run_translation_protocol(
                 oracle = keep
         result["oracle"] = measure(oracle, 0.0, swift_full, 0.0, sec["swift"])
         result["oracle_curve"] = oracle_curve
+        lengths = _source_lengths(tokenizer, X)
         for name, joint in joints.items():
             result["routers"][name] = _router_entry(
                 name,
@@ -393,10 +394,13 @@ def run_translation_protocol(
                 super_out,
                 swift_full,
                 super_full,
+                lengths,
             )
-        _length_analysis(
-            result, _source_lengths(tokenizer, X), X, Y, swift_q, super_q,
-            swift_out, super_out, swift_full, super_full,
+        # The reference ranking keeps the shortest sources with the Swift (no
+        # model, no cost): a learned score no better than it learned length.
+        result["shortest_first"] = _ranking_entry(
+            -lengths.astype(float), Y, swift_q, super_q, swift_out, super_out,
+            np.zeros(len(Y)), swift_full, super_full,
         )  # fmt: skip
         _rank(result)
         report["sets"][set_name] = result
@@ -418,9 +422,9 @@ def run_translation_protocol(
 
 def _router_entry(
     name, joint, X, Y, flops, sec, measure, swift_q, super_q,
-    swift_out, super_out, swift_full, super_full,
+    swift_out, super_out, swift_full, super_full, lengths,
 ):  # fmt: skip
-    """One routing score on one set: its thresholds, curve and score groups."""
+    """One routing score on one set: thresholds, curve, groups, length share."""
     scores = joint.routing_scores(X)
     if name == "random":
         router, swift_part = np.zeros(len(X)), swift_full
@@ -447,6 +451,7 @@ def _router_entry(
         super_full,
     )  # fmt: skip
     entry["strategies"] = strategies
+    entry["spearman_with_shortness"] = _shortness_correlation(scores, lengths)
     return entry
 
 
@@ -490,30 +495,17 @@ def _source_lengths(tokenizer, X):
     )  # fmt: skip
 
 
-def _length_analysis(result, lengths, X, Y, swift_q, super_q, swift_out,
-                     super_out, swift_full, super_full):  # fmt: skip
-    """How much of each score is source length, and what length alone buys.
+def _shortness_correlation(scores, lengths):
+    """Spearman correlation of `scores` with shortness; None where undefined.
 
-    The reference ranking keeps the shortest sources with the Swift (no
-    model, no cost): a learned score no better than it has learned length.
+    1 means the score keeps exactly the shortest sources with the Swift.
+    It is undefined when the scores or the lengths are all equal.
     """
     from scipy.stats import spearmanr
 
-    for entry in result["routers"].values():
-        scores = np.concatenate(
-            [entry["scores"]["swift_right"], entry["scores"]["swift_wrong"]]
-        )
-        right = swift_q >= super_q
-        lens = np.concatenate([lengths[right], lengths[~right]])
-        # Undefined when the scores or the lengths are all equal.
-        defined = np.ptp(scores) > 0 and np.ptp(lens) > 0
-        entry["spearman_with_shortness"] = (
-            float(spearmanr(scores, -lens).statistic) if defined else None
-        )
-    result["shortest_first"] = _ranking_entry(
-        -lengths.astype(float), Y, swift_q, super_q, swift_out, super_out,
-        np.zeros(len(Y)), swift_full, super_full,
-    )  # fmt: skip
+    if np.ptp(scores) == 0 or np.ptp(lengths) == 0:
+        return None
+    return float(spearmanr(scores, -lengths).statistic)
 
 
 def _rank(result):
