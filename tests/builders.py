@@ -1,4 +1,4 @@
-"""Tiny tokenizers, transformers models and text pairs for the tests, offline.
+"""Tiny tokenizers, transformers models, text pairs and catalogs for the tests.
 
 Plain functions, imported as ``from builders import ...`` (pytest puts
 ``tests/`` on ``sys.path``, as for ``conftest``). Every model is randomly
@@ -7,6 +7,8 @@ word-level over a given vocabulary. torch, tokenizers and transformers are
 imported inside the functions, so that importing this module needs none of
 them.
 """
+
+import struct
 
 import numpy as np
 
@@ -177,3 +179,26 @@ def make_pairs(n, seed=0):
         X.append(" ".join(f"w{i}" for i in words))
         Y.append(" ".join(f"w{(i + 1) % 12}" for i in words))
     return X, Y
+
+
+def write_mo(path, messages, endian="<"):
+    """Compile ``{msgid: msgstr}`` (str) into a GNU .mo file, as msgfmt does."""
+    header = "Content-Type: text/plain; charset=UTF-8\n"
+    items = sorted({"": header, **messages}.items())
+    keys = [k.encode() for k, _ in items]
+    values = [v.encode() for _, v in items]
+    n = len(items)
+    key_start = 28 + 16 * n
+    value_start = key_start + sum(len(k) + 1 for k in keys)
+    table, pos = [], key_start
+    for k in keys:
+        table += [len(k), pos]
+        pos += len(k) + 1
+    pos = value_start
+    for v in values:
+        table += [len(v), pos]
+        pos += len(v) + 1
+    head = struct.pack(endian + "7I", 0x950412DE, 0, n, 28, 28 + 8 * n, 0, 0)
+    body = struct.pack(endian + f"{4 * n}I", *table)
+    with open(path, "wb") as f:
+        f.write(head + body + b"".join(s + b"\0" for s in keys + values))

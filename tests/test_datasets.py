@@ -21,6 +21,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from builders import write_mo
 
 from elang_sk.datasets import (
     DATASETS,
@@ -150,29 +151,6 @@ def registry(tmp_path, monkeypatch):
 def data_home(tmp_path):
     """An empty data home."""
     return str(tmp_path / "home")
-
-
-def _write_mo(path, messages, endian="<"):
-    """Compile ``{msgid: msgstr}`` (str) into a GNU .mo file, as msgfmt does."""
-    header = "Content-Type: text/plain; charset=UTF-8\n"
-    items = sorted({"": header, **messages}.items())
-    keys = [k.encode() for k, _ in items]
-    values = [v.encode() for _, v in items]
-    n = len(items)
-    key_start = 28 + 16 * n
-    value_start = key_start + sum(len(k) + 1 for k in keys)
-    table, pos = [], key_start
-    for k in keys:
-        table += [len(k), pos]
-        pos += len(k) + 1
-    pos = value_start
-    for v in values:
-        table += [len(v), pos]
-        pos += len(v) + 1
-    head = struct.pack(endian + "7I", 0x950412DE, 0, n, 28, 28 + 8 * n, 0, 0)
-    body = struct.pack(endian + f"{4 * n}I", *table)
-    with open(path, "wb") as f:
-        f.write(head + body + b"".join(s + b"\0" for s in keys + values))
 
 
 # --- data home ---------------------------------------------------------------
@@ -433,7 +411,7 @@ def test_modules_do_not_import_heavy_libraries():
 def test_read_mo_matches_stdlib_gettext(tmp_path):
     """The .mo reader agrees with gettext, drops contexts and keeps singulars."""
     path = tmp_path / "demo.mo"
-    _write_mo(
+    write_mo(
         path,
         {
             "Open": "Deschide",
@@ -456,7 +434,7 @@ def test_read_mo_matches_stdlib_gettext(tmp_path):
 def test_read_mo_reads_big_endian_files(tmp_path):
     """Big-endian catalogs are read as well."""
     path = tmp_path / "be.mo"
-    _write_mo(path, {"Save": "Salvează"}, endian=">")
+    write_mo(path, {"Save": "Salvează"}, endian=">")
     assert read_mo(path) == [("Save", "Salvează")]
 
 
@@ -480,7 +458,7 @@ def test_clean_pair_removes_codes_and_access_keys():
 def test_fetch_en_ro_filters_and_dedupes(tmp_path):
     """Identical, empty, long and duplicate pairs are dropped; first catalog wins."""
     long_text = " ".join(["word"] * 41)
-    _write_mo(
+    write_mo(
         tmp_path / "a.mo",
         {
             "Open file": "Deschide fișierul",
@@ -489,7 +467,7 @@ def test_fetch_en_ro_filters_and_dedupes(tmp_path):
             long_text: "cuvânt",
         },
     )
-    _write_mo(
+    write_mo(
         tmp_path / "b.mo",
         {"Open file": "Deschidere fișier", "_Quit": "_Ieșire"},
     )
@@ -503,7 +481,7 @@ def test_fetch_en_ro_filters_and_dedupes(tmp_path):
 
 def test_fetch_en_ro_split_sizes(tmp_path):
     """The English-Romanian pairs get the same fixed 60/20/20 split."""
-    _write_mo(tmp_path / "x.mo", {f"Item {i}": f"Element {i}" for i in range(10)})
+    write_mo(tmp_path / "x.mo", {f"Item {i}": f"Element {i}" for i in range(10)})
     sizes = [
         len(fetch_en_ro(subset=s, locale_dir=tmp_path).data)
         for s in ("train", "dev", "test")
@@ -930,7 +908,7 @@ def _patch(data, offset, fmt, *values):
 def test_malformed_mo_names_file_and_problem(tmp_path, damage, problem):
     """A malformed .mo raises a ValueError naming the file and what is wrong."""
     path = tmp_path / "broken.mo"
-    _write_mo(path, {"Open": "Deschide"})
+    write_mo(path, {"Open": "Deschide"})
     path.write_bytes(damage(path.read_bytes()))
     with pytest.raises(ValueError, match=f"broken.mo is not a valid .*: {problem}"):
         read_mo(path)
@@ -938,7 +916,7 @@ def test_malformed_mo_names_file_and_problem(tmp_path, damage, problem):
 
 def test_fetch_en_ro_skips_a_malformed_catalog(tmp_path):
     """A broken catalog is skipped with a warning naming it; the rest is read."""
-    _write_mo(tmp_path / "good.mo", {f"Item {i}": f"Element {i}" for i in range(10)})
+    write_mo(tmp_path / "good.mo", {f"Item {i}": f"Element {i}" for i in range(10)})
     (tmp_path / "bad.mo").write_bytes(b"\xde\x12\x04")
     with pytest.warns(UserWarning, match="bad.mo is not a valid .* It is skipped"):
         bunch = fetch_en_ro(subset="all", locale_dir=tmp_path)

@@ -7,12 +7,12 @@ import glob
 import hashlib
 import io
 import os
-import struct
 import tarfile
 import zipfile
 from dataclasses import replace
 
 import pytest
+from builders import write_mo
 
 from elang_sk.datasets import _archives, _en_ro, fetch_en_ro, get_data_home
 from elang_sk.datasets._archives import (
@@ -26,32 +26,9 @@ MO_DIR = "./usr/lib/libreoffice/program/resource/ro/LC_MESSAGES/"
 FAKE_NAME = "libreoffice-l10n-ro_0.0-test_all.deb"
 
 
-def _write_mo(path, messages, endian="<"):
-    """Compile ``{msgid: msgstr}`` (str) into a GNU .mo file, as msgfmt does."""
-    header = "Content-Type: text/plain; charset=UTF-8\n"
-    items = sorted({"": header, **messages}.items())
-    keys = [k.encode() for k, _ in items]
-    values = [v.encode() for _, v in items]
-    n = len(items)
-    key_start = 28 + 16 * n
-    value_start = key_start + sum(len(k) + 1 for k in keys)
-    table, pos = [], key_start
-    for k in keys:
-        table += [len(k), pos]
-        pos += len(k) + 1
-    pos = value_start
-    for v in values:
-        table += [len(v), pos]
-        pos += len(v) + 1
-    head = struct.pack(endian + "7I", 0x950412DE, 0, n, 28, 28 + 8 * n, 0, 0)
-    body = struct.pack(endian + f"{4 * n}I", *table)
-    with open(path, "wb") as f:
-        f.write(head + body + b"".join(s + b"\0" for s in keys + values))
-
-
 def _mo_bytes(tmp_path, messages):
     path = tmp_path / "tmp.mo"
-    _write_mo(path, messages)
+    write_mo(path, messages)
     content = path.read_bytes()
     path.unlink()
     return content
@@ -122,7 +99,7 @@ def locale_dir(tmp_path):
     """A folder with one catalog of the machine, sharing "Shared" with LibreOffice."""
     folder = tmp_path / "locale"
     folder.mkdir()
-    _write_mo(folder / "machine.mo", {"Shared": "Versiunea mașinii", "Quit": "Ieșire"})
+    write_mo(folder / "machine.mo", {"Shared": "Versiunea mașinii", "Quit": "Ieșire"})
     return str(folder)
 
 
