@@ -202,3 +202,31 @@ def write_mo(path, messages, endian="<"):
     body = struct.pack(endian + f"{4 * n}I", *table)
     with open(path, "wb") as f:
         f.write(head + body + b"".join(s + b"\0" for s in keys + values))
+
+
+def tiny_pair_home(monkeypatch, home, splits, epochs, libreoffice=(True,)):
+    """A data home where ``fetch_en_ro_pair`` trains tiny models on `splits`.
+
+    The pair's configs and training settings are patched to tiny ones of
+    `epochs` epochs; the pair folder of each `libreoffice` value gets
+    `splits` (``{"train": (X, Y), "dev": ..., "test": ...}``) as its cached
+    ``splits.json``, so no corpus is read.
+    """
+    import json
+
+    from elang_sk.datasets import _en_ro_pair as pair
+
+    configs = {"swift": pair.TINY, "super": dict(pair.TINY, d_model=32)}
+    training = {
+        name: {"lr": 3e-3, "epochs": epochs, "warmup": 2, "batch_tokens": 64}
+        for name in configs
+    }
+    monkeypatch.setattr(pair, "CONFIGS", configs)
+    monkeypatch.setattr(pair, "TRAINING", training)
+    for value in libreoffice:
+        root = home / pair.PAIR_DIRS[value]
+        root.mkdir()
+        (root / "splits.json").write_text(
+            json.dumps({k: list(map(list, v)) for k, v in splits.items()})
+        )
+    return home

@@ -14,6 +14,8 @@ pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 pytest.importorskip("sacrebleu")
 
+from builders import tiny_pair_home  # noqa: E402
+
 from elang_sk.datasets._en_ro import align_udhr  # noqa: E402
 from elang_sk.joint._seq2seq import JointSeq2Seq  # noqa: E402
 
@@ -226,20 +228,8 @@ def test_unknown_characters_become_unk(pair):
 @pytest.fixture
 def tiny_pair(pair, monkeypatch, tmp_path):
     """fetch_en_ro_pair with tiny models and the few pairs above, in tmp_path."""
-    configs = {"swift": pair.TINY, "super": dict(pair.TINY, d_model=32)}
-    training = {
-        name: {"lr": 3e-3, "epochs": 2, "warmup": 2, "batch_tokens": 64}
-        for name in configs
-    }
-    monkeypatch.setattr(pair, "CONFIGS", configs)
-    monkeypatch.setattr(pair, "TRAINING", training)
-    root = tmp_path / pair.PAIR_DIRS[True]
-    root.mkdir()
     splits = dict(SPLITS, test=(EN[:2], RO[:2]))
-    (root / "splits.json").write_text(
-        json.dumps({k: list(map(list, v)) for k, v in splits.items()})
-    )
-    return tmp_path
+    return tiny_pair_home(monkeypatch, tmp_path, splits, epochs=2)
 
 
 def test_fetch_en_ro_pair_trains_once_then_loads(pair, tiny_pair):

@@ -14,13 +14,14 @@ pytest.importorskip("transformers")
 pytest.importorskip("tokenizers")
 pytest.importorskip("sacrebleu")
 
+from builders import tiny_pair_home  # noqa: E402
+
 from elang_sk import __main__ as cli  # noqa: E402
 from elang_sk._protocol_translation import (  # noqa: E402
     TRAINED_ROUTERS,
     format_translation_markdown,
     run_translation_protocol,
 )
-from elang_sk.datasets import _en_ro_pair as pair  # noqa: E402
 
 EN = ["open file", "close file", "save file", "open window", "close window"]
 EN += ["save window", "open menu", "close menu"]
@@ -39,21 +40,10 @@ def one_thread():
 @pytest.fixture
 def home(monkeypatch, tmp_path):
     """A data home whose pair folders hold tiny splits, trained on demand."""
-    configs = {"swift": pair.TINY, "super": dict(pair.TINY, d_model=32)}
-    training = {
-        name: {"lr": 3e-3, "epochs": 1, "warmup": 2, "batch_tokens": 64}
-        for name in configs
-    }
-    monkeypatch.setattr(pair, "CONFIGS", configs)
-    monkeypatch.setattr(pair, "TRAINING", training)
     splits = {"train": (EN * 3, RO * 3), "dev": (EN, RO), "test": (EN[:6], RO[:6])}
-    for folder in pair.PAIR_DIRS.values():
-        root = tmp_path / folder
-        root.mkdir()
-        (root / "splits.json").write_text(
-            json.dumps({k: list(map(list, v)) for k, v in splits.items()})
-        )
-    return tmp_path
+    return tiny_pair_home(
+        monkeypatch, tmp_path, splits, epochs=1, libreoffice=(True, False)
+    )
 
 
 SMALL = dict(head_epochs=1, head_positions=2, n_boot=20, time_sample=4)
